@@ -1,0 +1,7 @@
+import type { Command } from './command.js';
+
+/**
+ * Every subcommand of `ward`. Each feature adds its commands from its own file here
+ * (one import line each) so features do not edit each other's code.
+ */
+export const COMMANDS: readonly Command[] = [];

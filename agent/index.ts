@@ -1,0 +1,1 @@
+export { runCli, main } from './cli/main.js';

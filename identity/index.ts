@@ -1,0 +1,3 @@
+export * from './errors.js';
+export * from './labels.js';
+export * from './numeric.js';
