@@ -54,6 +54,6 @@ module.exports = {
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
     enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'] },
-    exclude: { path: '^(dist|bpf/build)/' },
+    exclude: { path: '^(dist|bpf/build|bpf/napi/build)/' },
   },
 };

@@ -1,5 +1,21 @@
 #!/usr/bin/env bash
-# Builds the BPF programs (clang) and the ebpf-napi addon (node-gyp against the system libbpf).
+# Builds the BPF programs (clang, into bpf/build/), the C benchmark floor (bpf/build/bench-floor)
+# and the ebpf-napi addon (node-gyp against the system libbpf, into bpf/napi/build/Release/).
+# Works from a clean clone; needs clang, libbpf-dev, libelf-dev, zlib1g-dev, g++, make, python3.
 set -euo pipefail
 cd "$(dirname "$0")"
-echo "bpf: nothing to build yet"
+mkdir -p build
+
+for src in progs/*.c; do
+  obj="build/$(basename "${src%.c}").o"
+  clang -O2 -g -Wall -Werror -target bpf -I/usr/include/x86_64-linux-gnu -c "$src" -o "$obj"
+done
+
+# BTF of the ABI structs, for the layout test (never loaded).
+clang -O2 -g -Wall -Werror -target bpf -I/usr/include/x86_64-linux-gnu -c include/abi_btf.c -o build/ward_abi.o
+
+cc -O2 -Wall -Werror -o build/bench-floor bench/floor.c -lbpf -lelf -lz
+
+# nodedir=/usr: build against the installed Node headers, never download them.
+../node_modules/.bin/node-gyp rebuild --nodedir=/usr --loglevel=warn -C napi >/dev/null
+echo "bpf: built $(ls build/*.o | tr '\n' ' ')bench-floor napi/build/Release/ebpf_napi.node"

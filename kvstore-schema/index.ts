@@ -1,1 +1,5 @@
-export {};
+export * from './errors.js';
+export * from './labels.js';
+export * from './keys.js';
+export * from './values.js';
+export * from './codec.js';

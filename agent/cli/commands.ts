@@ -1,7 +1,9 @@
 import type { Command } from './command.js';
+import { IDENTITY_COMMANDS } from './identity-commands.js';
+import { policyTraceCommand } from './policy-trace.js';
 
 /**
  * Every subcommand of `ward`. Each feature adds its commands from its own file here
  * (one import line each) so features do not edit each other's code.
  */
-export const COMMANDS: readonly Command[] = [];
+export const COMMANDS: readonly Command[] = [...IDENTITY_COMMANDS, policyTraceCommand];

@@ -1,0 +1,196 @@
+import type { CachedSelector, LabelSet, SelectionUser, SelectorCache } from '../../identity/index.js';
+import { Direction, type PolicyKey } from '../../bpf/policy-map/types.js';
+import type { CompiledRule, FilterSpec } from './filters.js';
+import {
+  EMPTY_WILDCARD,
+  defaultAllowFilter,
+  resolveIdentity,
+  sameEntry,
+  summarizeWildcard,
+  type DesiredEntry,
+  type ProxyPortFn,
+  type WildcardSummary,
+} from './map-state.js';
+
+/** Map-entry changes of one endpoint: `added` are upserts, `deleted` keys; disjoint. */
+export interface MapDelta {
+  readonly added: readonly DesiredEntry[];
+  readonly deleted: readonly PolicyKey[];
+}
+
+export interface Enforcement {
+  readonly ingress: boolean;
+  readonly egress: boolean;
+}
+
+interface Pending {
+  readonly identity: number;
+  /** The entry as last flushed (undefined = absent). */
+  readonly before: DesiredEntry | undefined;
+}
+
+/**
+ * The policy of one local endpoint, kept current incrementally. It is a user of the selectors
+ * its rules reference: a selection change marks only the affected identities dirty, and
+ * `recompute` re-resolves just those. A rule or label change recomputes the whole endpoint.
+ * Entries are kept per remote identity; changes accumulate in `pending` (first-touch value
+ * kept) so `takeDelta` reports the net change since the last flush.
+ */
+export class EndpointPolicy implements SelectionUser {
+  labels: LabelSet;
+  rules: readonly CompiledRule[] = [];
+  enforcement: Enforcement = { ingress: false, egress: false };
+  private filtersBySelector = new Map<CachedSelector, FilterSpec[]>();
+  private wildcardFilters: FilterSpec[] = [];
+  private wildcard: WildcardSummary = EMPTY_WILDCARD;
+  private readonly state = new Map<number, Map<string, DesiredEntry>>();
+  private readonly pending = new Map<string, Pending>();
+  private readonly dirtyIds = new Set<number>();
+  /** True until the first full computation, and after rule / label changes. */
+  needsFull = true;
+
+  constructor(
+    readonly id: string,
+    labels: LabelSet,
+    private readonly cache: SelectorCache,
+    private readonly proxyPortFor: ProxyPortFn,
+    private readonly onDirty: (ep: EndpointPolicy) => void,
+  ) {
+    this.labels = labels;
+  }
+
+  identitySelectionUpdated(selector: CachedSelector, added: readonly number[], deleted: readonly number[]): void {
+    if (this.needsFull || !this.filtersBySelector.has(selector)) return;
+    for (const id of added) this.dirtyIds.add(id);
+    for (const id of deleted) this.dirtyIds.add(id);
+    this.onDirty(this);
+  }
+
+  get isDirty(): boolean {
+    return this.needsFull || this.dirtyIds.size > 0;
+  }
+
+  /** Rebuilds filters from `rules` (the rules selecting this endpoint) and every entry. */
+  computeFull(rules: readonly CompiledRule[]): void {
+    this.rules = rules;
+    const ingress = rules.some((r) => r.rule.defaultDeny.ingress);
+    const egress = rules.some((r) => r.rule.defaultDeny.egress);
+    this.enforcement = { ingress, egress };
+    const old = this.filtersBySelector;
+    const bySel = new Map<CachedSelector, FilterSpec[]>();
+    const wild: FilterSpec[] = [];
+    if (!ingress) wild.push(defaultAllowFilter(Direction.ingress));
+    if (!egress) wild.push(defaultAllowFilter(Direction.egress));
+    for (const r of rules) {
+      for (const f of r.filters) {
+        if (f.peer === undefined) {
+          wild.push(f);
+          continue;
+        }
+        const cs = this.cache.addUser(f.peer, this);
+        let list = bySel.get(cs);
+        if (list === undefined) bySel.set(cs, (list = []));
+        list.push(f);
+      }
+    }
+    // Register new selectors before releasing old ones so shared ones are never repopulated.
+    for (const cs of old.keys()) if (!bySel.has(cs)) this.cache.removeUser(cs, this);
+    this.filtersBySelector = bySel;
+    this.wildcardFilters = wild;
+
+    const wildEntries = resolveIdentity(0, this.id, wild, EMPTY_WILDCARD, this.proxyPortFor);
+    this.wildcard = summarizeWildcard(wildEntries);
+    const perId = new Map<number, FilterSpec[]>();
+    for (const [cs, fs] of bySel) {
+      for (const id of cs.selections) {
+        let list = perId.get(id);
+        if (list === undefined) perId.set(id, (list = []));
+        list.push(...fs);
+      }
+    }
+    const seen = new Set<number>([0]);
+    this.setIdentity(0, wildEntries);
+    for (const [id, fs] of perId) {
+      seen.add(id);
+      this.setIdentity(id, resolveIdentity(id, this.id, fs, this.wildcard, this.proxyPortFor));
+    }
+    for (const id of [...this.state.keys()]) if (!seen.has(id)) this.setIdentity(id, new Map());
+    this.dirtyIds.clear();
+    this.needsFull = false;
+  }
+
+  /** Re-resolves the identities whose selections changed since the last call. */
+  recomputeDirty(): number {
+    const n = this.dirtyIds.size;
+    for (const id of this.dirtyIds) this.setIdentity(id, resolveIdentity(id, this.id, this.filtersFor(id), this.wildcard, this.proxyPortFor));
+    this.dirtyIds.clear();
+    return n;
+  }
+
+  /** Drops every entry and selector registration (endpoint removed). */
+  release(): void {
+    for (const cs of this.filtersBySelector.keys()) this.cache.removeUser(cs, this);
+    this.filtersBySelector = new Map();
+    this.wildcardFilters = [];
+    for (const id of [...this.state.keys()]) this.setIdentity(id, new Map());
+    this.dirtyIds.clear();
+  }
+
+  private *filtersFor(id: number): Iterable<FilterSpec> {
+    for (const [cs, fs] of this.filtersBySelector) if (cs.selections.has(id)) yield* fs;
+  }
+
+  private setIdentity(id: number, next: Map<string, DesiredEntry>): void {
+    const prev = this.state.get(id);
+    if (prev !== undefined) {
+      for (const [ks, e] of prev) if (!next.has(ks)) this.touch(ks, id, e);
+    }
+    for (const [ks, e] of next) {
+      const p = prev?.get(ks);
+      if (p === undefined || !sameEntry(p, e) || p.rules.join() !== e.rules.join()) this.touch(ks, id, p);
+    }
+    if (next.size === 0) this.state.delete(id);
+    else this.state.set(id, next);
+  }
+
+  private touch(ks: string, identity: number, before: DesiredEntry | undefined): void {
+    if (!this.pending.has(ks)) this.pending.set(ks, { identity, before });
+  }
+
+  /** Net map changes since the last call. */
+  takeDelta(): MapDelta {
+    const added: DesiredEntry[] = [];
+    const deleted: PolicyKey[] = [];
+    for (const [ks, p] of this.pending) {
+      const now = this.state.get(p.identity)?.get(ks);
+      if (sameEntry(p.before, now)) continue;
+      if (now !== undefined) added.push(now);
+      else deleted.push(p.before!.key);
+    }
+    this.pending.clear();
+    return { added, deleted };
+  }
+
+  get hasPending(): boolean {
+    return this.pending.size > 0;
+  }
+
+  /** Every current entry. */
+  *entries(): IterableIterator<DesiredEntry> {
+    for (const m of this.state.values()) yield* m.values();
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const m of this.state.values()) n += m.size;
+    return n;
+  }
+
+  entriesFor(identity: number): ReadonlyMap<string, DesiredEntry> | undefined {
+    return this.state.get(identity);
+  }
+
+  wildcardFilterList(): readonly FilterSpec[] {
+    return this.wildcardFilters;
+  }
+}

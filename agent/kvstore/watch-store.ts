@@ -1,0 +1,298 @@
+import type { IKeyValue, IWatchResponse } from 'etcd3';
+import { prefixRangeEnd } from '../../kvstore-schema/index.js';
+import { abortableSleep, Backoff } from './backoff.js';
+import type { KvClient, RawWatch } from './client.js';
+import { KvError, KvPermissionError, KvTimeoutError, toKvError } from './errors.js';
+import { defaultLogger, type Logger } from './log.js';
+
+/** One change, in etcd order. Revisions are decimal strings (etcd int64). */
+export type StoreEvent<T> =
+  | { readonly type: 'upsert'; readonly key: string; readonly value: T; readonly modRevision: string; readonly createRevision: string }
+  | { readonly type: 'delete'; readonly key: string; readonly modRevision: string; readonly synthetic: boolean };
+
+/** What subscribers get: the events of one etcd response (or of one re-list), in order. */
+export interface StoreBatch<T> {
+  readonly events: readonly StoreEvent<T>[];
+  /** True for the batch that ends a (re-)list. */
+  readonly listDone: boolean;
+}
+
+export interface StoreEntry<T> {
+  readonly value: T;
+  readonly modRevision: string;
+  readonly createRevision: string;
+}
+
+export interface WatchStoreOptions<T> {
+  readonly prefix: string;
+  /** Turns a raw value into T; throws for bad values (logged with their key, then skipped). */
+  readonly decode: (key: string, kv: IKeyValue) => T;
+  readonly logger?: Logger;
+  readonly pageSize?: number;
+  /** Watch creation must be confirmed within this; else the stream is retried. */
+  readonly createTimeoutMs?: number;
+  /** With no response for this long the watch sends a progress request... */
+  readonly idleMs?: number;
+  /** ...and gives up on the stream (frozen or partitioned member) after this much more. */
+  readonly idleGraceMs?: number;
+  readonly backoffMinMs?: number;
+  readonly backoffMaxMs?: number;
+  /** After this many consecutive watch creation timeouts the client is recreated. */
+  readonly recreateAfter?: number;
+}
+
+const cmpRev = (a: string, b: string): number => {
+  const x = BigInt(a);
+  const y = BigInt(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+};
+
+/**
+ * A local mirror of one etcd prefix: list at revision R (paginated, pinned), then watch from
+ * R+1. It records the revision of the last event it delivered and always resumes from that + 1
+ * (the etcd3 client's own resume skips events). On compaction it re-lists and emits synthetic
+ * deletes for vanished keys. Retries back off with jitter. A stream that goes silent (frozen
+ * member) is detected with progress requests and replaced.
+ */
+export class WatchStore<T> {
+  private readonly entries = new Map<string, StoreEntry<T>>();
+  private readonly subscribers = new Set<(b: StoreBatch<T>) => void>();
+  private readonly log: Logger;
+  private readonly abort = new AbortController();
+  private readonly backoff: Backoff;
+  private lastRevision: string | undefined;
+  private synced = false;
+  private syncWaiters: (() => void)[] = [];
+  private watch: RawWatch | undefined;
+  private loop: Promise<void> | undefined;
+  private createTimeouts = 0;
+  /** Number of (re-)lists done; tests and status read it. */
+  lists = 0;
+  /** Watch streams that ended or were replaced (errors, silence, cancels). */
+  streamEnds = 0;
+
+  constructor(
+    private readonly client: KvClient,
+    private readonly opts: WatchStoreOptions<T>,
+  ) {
+    this.log = (opts.logger ?? defaultLogger()).child({ subsys: 'watchstore', prefix: opts.prefix });
+    this.backoff = new Backoff(opts.backoffMinMs ?? 50, opts.backoffMaxMs ?? 10_000);
+  }
+
+  /** Starts listing and watching. A store starts once. */
+  start(): this {
+    if (this.loop !== undefined) throw new Error('WatchStore already started');
+    this.loop = this.run();
+    return this;
+  }
+
+  /** True once the first list has been delivered (and stays true across re-lists). */
+  get inSync(): boolean {
+    return this.synced;
+  }
+
+  /** A watch stream is established (created and not yet ended). */
+  get watching(): boolean {
+    return this.watch !== undefined;
+  }
+
+  /** Revision of the last event delivered (or of the last list). */
+  get revision(): string | undefined {
+    return this.lastRevision;
+  }
+
+  waitInSync(): Promise<void> {
+    if (this.synced) return Promise.resolve();
+    return new Promise((resolve) => this.syncWaiters.push(resolve));
+  }
+
+  get(key: string): StoreEntry<T> | undefined {
+    return this.entries.get(key);
+  }
+
+  snapshot(): ReadonlyMap<string, StoreEntry<T>> {
+    return new Map(this.entries);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Subscribers are called synchronously, in order; an exception in one is logged. */
+  subscribe(fn: (b: StoreBatch<T>) => void): () => void {
+    this.subscribers.add(fn);
+    return () => this.subscribers.delete(fn);
+  }
+
+  async close(): Promise<void> {
+    if (this.abort.signal.aborted) return;
+    this.abort.abort();
+    this.watch?.close();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.abort.signal;
+    let needList = true;
+    while (!signal.aborted) {
+      try {
+        if (needList) {
+          await this.relist();
+          needList = false;
+        }
+        const reason = await this.watchOnce();
+        if (reason === 'closed') return;
+        if (reason === 'compacted') {
+          needList = true;
+          continue;
+        }
+      } catch (err) {
+        if (signal.aborted) return;
+        const e = toKvError(err, 'watch');
+        if (e instanceof KvTimeoutError && /not created/.test(e.message)) {
+          this.createTimeouts += 1;
+          if (this.createTimeouts >= (this.opts.recreateAfter ?? 2)) {
+            this.createTimeouts = 0;
+            this.client.recreate();
+          }
+        }
+        if (e instanceof KvPermissionError) this.client.recreate(); // later creates never settle (PLATFORM.md)
+        this.log.warn({ err: e.message }, 'watch store error, retrying');
+      }
+      await abortableSleep(this.backoff.next(), signal);
+    }
+  }
+
+  /** Lists the prefix at one revision and reconciles the mirror, synthesising deletes. */
+  private async relist(): Promise<void> {
+    const list = await this.client.listPrefix(this.opts.prefix, { pageSize: this.opts.pageSize ?? 500 });
+    if (this.abort.signal.aborted) return;
+    const events: StoreEvent<T>[] = [];
+    const seen = new Set<string>();
+    for (const kv of list.kvs) {
+      const key = kv.key.toString();
+      seen.add(key);
+      const old = this.entries.get(key);
+      if (old !== undefined && old.modRevision === kv.mod_revision) continue;
+      const ev = this.decodeKv(key, kv);
+      if (ev !== undefined) events.push(ev);
+      else if (old !== undefined) events.push({ type: 'delete', key, modRevision: list.revision, synthetic: true });
+    }
+    for (const key of this.entries.keys()) {
+      if (!seen.has(key)) events.push({ type: 'delete', key, modRevision: list.revision, synthetic: true });
+    }
+    this.lastRevision = list.revision;
+    this.lists += 1;
+    this.deliver(events, true);
+    if (!this.synced) {
+      this.synced = true;
+      for (const w of this.syncWaiters.splice(0)) w();
+    }
+  }
+
+  /** Runs one watch stream until it ends; returns why. Throws on creation failure. */
+  private async watchOnce(): Promise<'compacted' | 'closed' | 'failed'> {
+    const signal = this.abort.signal;
+    if (signal.aborted) return 'closed';
+    const start = (BigInt(this.lastRevision ?? '0') + 1n).toString();
+    let endResolve!: (r: 'compacted' | 'failed') => void;
+    const ended = new Promise<'compacted' | 'failed'>((r) => (endResolve = r));
+    let lastHeard = Date.now();
+    const w = await this.client.openWatch(
+      { key: Buffer.from(this.opts.prefix), range_end: prefixRangeEnd(this.opts.prefix), start_revision: start, progress_notify: true },
+      {
+        onResponse: (res) => {
+          lastHeard = Date.now();
+          if (res.canceled) {
+            const compacted = res.compact_revision !== '0' && res.compact_revision !== '';
+            this.log.warn({ compactRevision: res.compact_revision, reason: res.cancel_reason }, compacted ? 'watch revision compacted, re-listing' : 'watch canceled by etcd');
+            // Any cancel: re-list at a pinned revision (the safe path, PLATFORM.md).
+            endResolve('compacted');
+            return;
+          }
+          this.onWatchResponse(res);
+        },
+        onEnd: (err) => {
+          this.log.warn({ err: err.message }, 'watch stream ended');
+          endResolve('failed');
+        },
+      },
+      this.opts.createTimeoutMs ?? 5000,
+    );
+    this.watch = w;
+    this.createTimeouts = 0;
+    this.backoff.reset();
+    const idleMs = this.opts.idleMs ?? 5000;
+    const graceMs = this.opts.idleGraceMs ?? 5000;
+    const timer = setInterval(() => {
+      const quiet = Date.now() - lastHeard;
+      if (quiet > idleMs + graceMs) {
+        this.log.warn({ quietMs: quiet }, 'watch stream silent, replacing it');
+        endResolve('failed');
+      } else if (quiet > idleMs) w.requestProgress();
+    }, Math.max(50, Math.min(idleMs, graceMs) / 2));
+    const onAbort = (): void => endResolve('failed');
+    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort();
+    try {
+      const why = await ended;
+      if (!signal.aborted) this.streamEnds += 1;
+      return signal.aborted ? 'closed' : why;
+    } finally {
+      clearInterval(timer);
+      signal.removeEventListener('abort', onAbort);
+      w.close();
+      this.watch = undefined;
+    }
+  }
+
+  private onWatchResponse(res: IWatchResponse): void {
+    if (res.events.length === 0) return; // created / progress notification
+    const events: StoreEvent<T>[] = [];
+    let last = this.lastRevision;
+    for (const ev of res.events) {
+      const rev = ev.kv.mod_revision;
+      // A duplicate from an overlapping resume: already delivered.
+      if (last !== undefined && cmpRev(rev, last) <= 0) continue;
+      last = rev;
+      const key = ev.kv.key.toString();
+      if (ev.type === 'Delete') {
+        if (this.entries.has(key)) events.push({ type: 'delete', key, modRevision: rev, synthetic: false });
+        continue;
+      }
+      const decoded = this.decodeKv(key, ev.kv);
+      if (decoded !== undefined) events.push(decoded);
+      else if (this.entries.has(key)) events.push({ type: 'delete', key, modRevision: rev, synthetic: true });
+    }
+    this.lastRevision = last;
+    if (events.length > 0) this.deliver(events, false);
+  }
+
+  private decodeKv(key: string, kv: IKeyValue): StoreEvent<T> | undefined {
+    try {
+      const value = this.opts.decode(key, kv);
+      return { type: 'upsert', key, value, modRevision: kv.mod_revision, createRevision: kv.create_revision };
+    } catch (err) {
+      this.log.warn({ key, err: err instanceof Error ? err.message : String(err) }, 'skipping bad value');
+      return undefined;
+    }
+  }
+
+  private deliver(events: StoreEvent<T>[], listDone: boolean): void {
+    for (const ev of events) {
+      if (ev.type === 'upsert') this.entries.set(ev.key, { value: ev.value, modRevision: ev.modRevision, createRevision: ev.createRevision });
+      else this.entries.delete(ev.key);
+    }
+    if (events.length === 0 && !listDone) return;
+    const batch: StoreBatch<T> = { events, listDone };
+    for (const fn of this.subscribers) {
+      try {
+        fn(batch);
+      } catch (err) {
+        this.log.error({ err }, 'watch store subscriber threw');
+      }
+    }
+  }
+}
+
+export { KvError };

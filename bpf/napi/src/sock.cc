@@ -1,0 +1,47 @@
+// A listening TCP socket with IP_TRANSPARENT for the L7 proxy; Node adopts the returned fd
+// with net.Server.listen({fd}).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cerrno>
+#include "common.h"
+
+namespace ward {
+
+// transparentListen({address, port, backlog?, netns?}) -> fd
+static Napi::Value TransparentListen(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  if (!info[0].IsObject()) ThrowType(env, "transparentListen({address, port})");
+  auto o = info[0].As<Napi::Object>();
+  std::string addr = o.Get("address").IsString() ? o.Get("address").As<Napi::String>().Utf8Value() : "0.0.0.0";
+  uint32_t port = o.Get("port").IsNumber() ? o.Get("port").As<Napi::Number>().Uint32Value() : 0;
+  int backlog = o.Get("backlog").IsNumber() ? o.Get("backlog").As<Napi::Number>().Int32Value() : 511;
+  std::string netns = o.Get("netns").IsString() ? o.Get("netns").As<Napi::String>().Utf8Value() : "";
+  if (port > 65535) ThrowType(env, "port out of range");
+  struct sockaddr_in sa = {};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  if (inet_pton(AF_INET, addr.c_str(), &sa.sin_addr) != 1) ThrowType(env, "address must be an IPv4 address");
+
+  int fd = InNetns(env, netns, [&]() { return socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); });
+  if (fd < 0) ThrowErrno(env, "socket", errno);
+  int one = 1;
+  const char* op = nullptr;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) op = "setsockopt SO_REUSEADDR";
+  else if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) < 0) op = "setsockopt IP_TRANSPARENT";
+  else if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) < 0) op = "bind";
+  else if (listen(fd, backlog) < 0) op = "listen";
+  if (op) {
+    int e = errno;
+    close(fd);
+    ThrowErrno(env, op, e);
+  }
+  return Napi::Number::New(env, fd);
+}
+
+void InitSock(Napi::Env env, Napi::Object exports) {
+  exports.Set("transparentListen", Napi::Function::New(env, TransparentListen, "transparentListen"));
+}
+
+}  // namespace ward

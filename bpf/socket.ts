@@ -1,0 +1,10 @@
+import { native } from './errors.js';
+import { ebpf } from './napi/index.js';
+
+/**
+ * A listening TCP socket with IP_TRANSPARENT (for the L7 proxy), returned as an fd that Node
+ * adopts with `net.createServer().listen({ fd })`. `netns` creates it inside that namespace.
+ */
+export function transparentListen(opts: { address?: string; port: number; backlog?: number; netns?: string }): number {
+  return native(() => ebpf().transparentListen(opts));
+}
