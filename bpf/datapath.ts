@@ -41,6 +41,7 @@ const TC_PRIORITY = 1;
 interface Attachment {
   readonly ifindex: number;
   readonly netns: string | undefined;
+  identity: number;
 }
 
 interface Programs {
@@ -123,7 +124,7 @@ export class Datapath implements DatapathPort {
     this.policy.open(spec.endpointId);
     const rec: EndpointRecord = { ifindex, endpointId: spec.endpointId, identity: spec.identity, lockedDown: this.lockdowns.has(spec.endpointId) };
     this.endpoints.put(rec);
-    const att: Attachment = { ifindex, netns: spec.netns };
+    const att: Attachment = { ifindex, netns: spec.netns, identity: spec.identity };
     this.attach(att, this.progs);
     this.attachments.set(spec.endpointId, att);
     return rec;
@@ -133,7 +134,7 @@ export class Datapath implements DatapathPort {
   detachEndpoint(endpointId: number, where?: { ifname: string; netns?: string }): void {
     this.checkOpen();
     let att = this.attachments.get(endpointId);
-    if (!att && where) att = { ifindex: native(() => ebpf().ifNameToIndex(where.ifname, where.netns)), netns: where.netns };
+    if (!att && where) att = { ifindex: native(() => ebpf().ifNameToIndex(where.ifname, where.netns)), netns: where.netns, identity: 0 };
     if (att) {
       for (const t of this.targets(att)) native(() => ebpf().tcDetach(t.target));
       this.endpoints.delete(att.ifindex);
@@ -144,6 +145,8 @@ export class Datapath implements DatapathPort {
   }
 
   setEndpointIdentity(endpointId: number, identity: number): void {
+    const att = this.attachments.get(endpointId);
+    if (att) att.identity = identity;
     for (const r of this.endpoints.byEndpoint(endpointId)) this.endpoints.put({ ...r, identity });
   }
 
@@ -222,8 +225,47 @@ export class Datapath implements DatapathPort {
     return this.events.poll();
   }
 
+  /**
+   * Dump-diff-repair of everything this agent manages: the ipcache, every open policy map,
+   * the endpoint records and policy-map registrations of attached endpoints, and their
+   * programs (re-attached if something removed them). Drift is logged at warn level.
+   */
   repairAll(): DriftReport[] {
-    return [this.ipcache.repair(), ...this.policy.repairAll()];
+    this.checkOpen();
+    return [this.ipcache.repair(), ...this.policy.repairAll(), this.repairEndpoints(), this.repairPrograms()];
+  }
+
+  private repairEndpoints(): DriftReport {
+    let missing = 0;
+    let changed = 0;
+    for (const [endpointId, att] of this.attachments) {
+      const want: EndpointRecord = { ifindex: att.ifindex, endpointId, identity: att.identity, lockedDown: this.lockdowns.has(endpointId) };
+      const have = this.endpoints.get(att.ifindex);
+      if (!have) missing++;
+      else if (have.endpointId !== want.endpointId || have.identity !== want.identity || have.lockedDown !== want.lockedDown) changed++;
+      else continue;
+      this.endpoints.put(want);
+    }
+    for (const endpointId of this.attachments.keys()) {
+      // Re-registers the endpoint's policy map in the hash-of-maps if it went missing.
+      if (this.policy.ensureRegistered(endpointId)) missing++;
+    }
+    const report: DriftReport = { map: 'endpoints', missing, extra: 0, changed };
+    if (missing + changed > 0) this.log.warn({ ...report }, 'datapath: endpoint records drifted; repaired');
+    return report;
+  }
+
+  private repairPrograms(): DriftReport {
+    let missing = 0;
+    for (const att of this.attachments.values()) {
+      if (this.targets(att).some((t) => native(() => ebpf().tcQuery(t.target)) === 0)) {
+        missing++;
+        this.attach(att, this.progs);
+      }
+    }
+    const report: DriftReport = { map: 'programs', missing, extra: 0, changed: 0 };
+    if (missing > 0) this.log.warn({ ...report }, 'datapath: endpoint programs were detached; re-attached');
+    return report;
   }
 
   /** Runs repairAll every intervalMs (unref'd timer), logging drift; stopped by close(). */

@@ -2,6 +2,7 @@ export * from './policy-map/types.js';
 export * from './policy-map/layout.js';
 export * from './policy-map/api.js';
 export * from './policy-map/verdict.js';
+export * from './policy-map/delta.js';
 export * from './policy-map/fake.js';
 export { KernelPolicyMapManager } from './policy-map/manager.js';
 export type { LockdownHook, PolicyMapManagerOptions } from './policy-map/manager.js';

@@ -73,19 +73,46 @@ export class SelectorCache implements MatchMemo {
   /** Selectors without index tokens: evaluated for every identity. */
   private readonly unindexed = new Set<Entry>();
   private readonly memo: LRUCache<string, boolean>;
+  // Numbering for memo keys; the interning table is bounded like the memo (numbers never reused).
+  private readonly selectorNumbers = new WeakMap<LabelSelector, number>();
+  private readonly labelNumbers = new WeakMap<LabelSet, number>();
+  private readonly interned: LRUCache<string, number>;
+  private nextNumber = 1;
   private matchCount = 0;
   private hitCount = 0;
   private notifying = false;
 
   constructor(opts: SelectorCacheOptions = {}) {
     this.memo = new LRUCache<string, boolean>({ max: opts.memoSize ?? 100_000 });
+    this.interned = new LRUCache<string, number>({ max: opts.memoSize ?? 100_000 });
     if (opts.reserved ?? true) {
       for (const id of Object.keys(RESERVED_LABEL_NAMES).map(Number)) this.insertIdentity(makeIdentityInfo(id, reservedLabels(id)));
     }
   }
 
+  /** Short memo key: selectors and label sets are numbered (by object, then by canonical form). */
+  private memoKey(sel: LabelSelector, labels: LabelSet): string {
+    let s = this.selectorNumbers.get(sel);
+    if (s === undefined) {
+      s = this.numberOf(`s${sel.canonical}`);
+      this.selectorNumbers.set(sel, s);
+    }
+    let l = this.labelNumbers.get(labels);
+    if (l === undefined) {
+      l = this.numberOf(`l${labels.canonical}`);
+      this.labelNumbers.set(labels, l);
+    }
+    return `${s}:${l}`;
+  }
+
+  private numberOf(canonical: string): number {
+    let n = this.interned.get(canonical);
+    if (n === undefined) this.interned.set(canonical, (n = this.nextNumber++));
+    return n;
+  }
+
   labelMatch(sel: LabelSelector, labels: LabelSet): boolean {
-    const key = `${sel.canonical}\u0000${labels.canonical}`;
+    const key = this.memoKey(sel, labels);
     const hit = this.memo.get(key);
     if (hit !== undefined) {
       this.hitCount++;
@@ -223,6 +250,7 @@ export class SelectorCache implements MatchMemo {
 
   private candidateIds(tokens: readonly string[] | undefined): Iterable<number> {
     if (tokens === undefined) return [...this.ids.keys()];
+    if (tokens.length === 1) return this.idsByToken.get(tokens[0]!) ?? [];
     const out = new Set<number>();
     for (const t of tokens) for (const id of this.idsByToken.get(t) ?? []) out.add(id);
     return out;

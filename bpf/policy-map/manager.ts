@@ -53,6 +53,14 @@ class KernelEndpointPolicyMap implements EndpointPolicyMap {
     return this.map.info.maxEntries;
   }
 
+  get mapId(): number {
+    return this.map.info.id;
+  }
+
+  get mapFd(): number {
+    return this.map.fd;
+  }
+
   get lockedDown(): boolean {
     return this.locked;
   }
@@ -179,6 +187,16 @@ export class KernelPolicyMapManager implements PolicyMapManager {
 
   get(endpointId: number): EndpointPolicyMap | undefined {
     return this.maps.get(endpointId);
+  }
+
+  /** Puts the endpoint's map back into the hash-of-maps if it is missing; true if it was. */
+  ensureRegistered(endpointId: number): boolean {
+    const m = this.maps.get(endpointId);
+    if (!m) return false;
+    const v = this.opts.outer.lookup(u32(endpointId));
+    if (v && v.readUInt32LE(0) === m.mapId) return false;
+    this.opts.outer.update(u32(endpointId), u32(m.mapFd));
+    return true;
   }
 
   list(): number[] {
