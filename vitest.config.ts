@@ -16,8 +16,9 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/{etcd,datapath,e2e,cli}/**/*.test.ts'],
+          // At most two files at once: set by --maxWorkers=2 in scripts/test.sh (vitest 3 takes
+          // worker limits only at the root, and unit tests want the default).
           pool: 'forks',
-          poolOptions: { forks: { maxForks: 2, minForks: 1 } },
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },

@@ -7,4 +7,4 @@ bash scripts/setup.sh
 echo "== lint"; npm run --silent lint
 echo "== typecheck"; npm run --silent typecheck
 echo "== unit tests"; npx vitest run --project unit
-echo "== integration tests"; npx vitest run --project integration
+echo "== integration tests"; npx vitest run --project integration --maxWorkers=2 --minWorkers=1
