@@ -1,5 +1,5 @@
 // Import direction of ward (see README "Architecture"). Checked by `npm run lint`.
-const PURE = '^(identity|kvstore-schema|agent/calc|agent/policy)/';
+const PURE = '^(identity|kvstore-schema|agent/calc|agent/policy|agent/config)/';
 module.exports = {
   forbidden: [
     { name: 'no-circular', severity: 'error', from: {}, to: { circular: true } },

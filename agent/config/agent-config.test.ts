@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { AgentConfigError, loadAgentConfig } from './agent-config.js';
+
+const FILE = `# ward agent
+node-name: host-a
+node-ip: 192.0.2.10
+endpoint-cidr: 10.200.1.7/24
+etcd:
+  endpoints: [127.0.0.1:2379, 127.0.0.1:22379]
+  root: ward/
+log-level: debug
+`;
+
+function err(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(AgentConfigError);
+    return (e as Error).message;
+  }
+  throw new Error('expected an AgentConfigError');
+}
+
+describe('agent config', () => {
+  it('reads the file, fills defaults and normalises the CIDR', () => {
+    const c = loadAgentConfig({ file: { name: 'agent.yaml', text: FILE } });
+    expect(c).toMatchObject({
+      nodeName: 'host-a',
+      nodeIp: '192.0.2.10',
+      endpointCidr: '10.200.1.0/24',
+      etcd: { endpoints: ['127.0.0.1:2379', '127.0.0.1:22379'], root: 'ward/' },
+      bpfRoot: '/sys/fs/bpf/ward',
+      logLevel: 'debug',
+    });
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+  it('lets the environment override the file and flags override both', () => {
+    const c = loadAgentConfig({
+      file: { name: 'agent.yaml', text: FILE },
+      env: { WARD_NODE_NAME: 'host-b', WARD_ETCD_ENDPOINTS: '10.0.0.1:2379,10.0.0.2:2379', WARD_LOG_LEVEL: 'warn' },
+      flags: { 'log-level': 'error' },
+    });
+    expect(c.nodeName).toBe('host-b');
+    expect(c.etcd.endpoints).toEqual(['10.0.0.1:2379', '10.0.0.2:2379']);
+    expect(c.logLevel).toBe('error');
+  });
+  it('works from flags alone', () => {
+    const c = loadAgentConfig({ flags: { 'node-name': 'n1', 'node-ip': '10.0.0.1', 'endpoint-cidr': '10.1.0.0/16' } });
+    expect(c.etcd.endpoints).toEqual(['127.0.0.1:2379']);
+  });
+  it('names file and line for unknown keys, bad values and YAML errors', () => {
+    expect(err(() => loadAgentConfig({ file: { name: 'a.yaml', text: 'node-name: a\nnode-ipp: 1.2.3.4\n' } }))).toMatch(/^a\.yaml:2: unknown setting "node-ipp"/);
+    expect(err(() => loadAgentConfig({ file: { name: 'a.yaml', text: FILE.replace('192.0.2.10', '192.0.2') } }))).toMatch(/^a\.yaml:3 \(node-ip\): "192\.0\.2" is not an IPv4 address/);
+    expect(err(() => loadAgentConfig({ file: { name: 'a.yaml', text: 'etcd:\n  endpointz: []\n' } }))).toMatch(/^a\.yaml:2: unknown setting "etcd\.endpointz"/);
+    expect(err(() => loadAgentConfig({ file: { name: 'a.yaml', text: 'node-name: [a\n' } }))).toMatch(/^a\.yaml:\d+: /);
+  });
+  it('names the variable or flag for bad values and the three sources for missing ones', () => {
+    expect(err(() => loadAgentConfig({ file: { name: 'a.yaml', text: FILE }, env: { WARD_ENDPOINT_CIDR: '10.0.0.0/33' } }))).toMatch(/^environment WARD_ENDPOINT_CIDR: invalid CIDR/);
+    expect(err(() => loadAgentConfig({ file: { name: 'a.yaml', text: FILE }, flags: { 'log-level': 'loud' } }))).toMatch(/^flag --log-level: log level "loud"/);
+    expect(err(() => loadAgentConfig({ flags: { 'node-name': 'n1' } }))).toMatch(/missing setting node-ip \(config file\), WARD_NODE_IP or --node-ip/);
+    expect(err(() => loadAgentConfig({ file: { name: 'a.yaml', text: FILE }, env: { WARD_ETCD_CERT_FILE: '/etc/ward/c.pem' } }))).toMatch(/etcd TLS needs ca-file/);
+  });
+});
