@@ -36,6 +36,8 @@ export interface DatapathPort {
   /** Programs off, record and conntrack entries gone; the policy map stays (policy.remove drops it). */
   detachEndpoint(endpointId: number, where?: { ifname: string; netns?: string }): void;
   setEndpointIdentity(endpointId: number, identity: number): void;
+  /** After a restart's resync: removes records and policy maps of endpoints not in `live`. */
+  sweepEndpoints(live: Iterable<number>): { endpoints: number; policyMaps: number };
   flushConntrack(filter?: ConntrackFilter): number;
   counters(endpointId?: number): Counter[];
   onEvents(listener: EventListener): EventSubscription;

@@ -5,16 +5,18 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 mkdir -p build
+# asm/ headers of the host architecture (Debian multiarch path).
+ARCH_INC="/usr/include/$(uname -m)-linux-gnu"
 
 for src in progs/*.c; do
   obj="build/$(basename "${src%.c}").o"
-  clang -O2 -g -Wall -Werror -target bpf -I/usr/include/x86_64-linux-gnu -c "$src" -o "$obj"
+  clang -O2 -g -Wall -Werror -target bpf -I"$ARCH_INC" -c "$src" -o "$obj"
 done
 
 # BTF of the ABI structs, for the layout test (never loaded).
-clang -O2 -g -Wall -Werror -target bpf -I/usr/include/x86_64-linux-gnu -c include/abi_btf.c -o build/ward_abi.o
+clang -O2 -g -Wall -Werror -target bpf -I"$ARCH_INC" -c include/abi_btf.c -o build/ward_abi.o
 
-cc -O2 -Wall -Werror -o build/bench-floor bench/floor.c -lbpf -lelf -lz
+clang -O2 -Wall -Werror -o build/bench-floor bench/floor.c -lbpf -lelf -lz
 
 # nodedir=/usr: build against the installed Node headers, never download them.
 ../node_modules/.bin/node-gyp rebuild --nodedir=/usr --loglevel=warn -C napi >/dev/null

@@ -1,7 +1,7 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Counter, DatapathPort, EndpointAttachSpec } from './api.js';
-import { ClosedError, native } from './errors.js';
+import { BpffsError, ClosedError, native } from './errors.js';
 import { ConntrackTable } from './conntrack/table.js';
 import type { ConntrackFilter } from './conntrack/table.js';
 import type { CtKey, CtValue } from './conntrack/layout.js';
@@ -33,6 +33,8 @@ export interface DatapathOptions {
   readonly ipcacheMaxEntries?: number;
   readonly conntrackMaxEntries?: number;
 }
+
+const BPF_FS_MAGIC = 0xcafe4a11;
 
 /** tc filter slot ward owns on each hook (replacement reuses it: atomic). */
 const TC_HANDLE = 0x5744;
@@ -74,6 +76,10 @@ export class Datapath implements DatapathPort {
   private constructor(private readonly opts: DatapathOptions) {
     this.log = opts.log ?? silentLogger;
     mkdirSync(opts.pinRoot, { recursive: true });
+    // Pins outside bpffs would fail late and obscurely (or vanish with a private /sys mount).
+    if (statfsSync(opts.pinRoot).type !== BPF_FS_MAGIC) {
+      throw new BpffsError(`${opts.pinRoot} is not on a bpf filesystem (mount -t bpf bpffs /sys/fs/bpf)`);
+    }
     this.progs = this.load();
     const take = (name: string): BpfMap => {
       const fd = this.progs.mapFds[name];
@@ -142,6 +148,32 @@ export class Datapath implements DatapathPort {
     for (const r of this.endpoints.byEndpoint(endpointId)) this.endpoints.delete(r.ifindex);
     this.attachments.delete(endpointId);
     this.conntrack.flush({ endpointId });
+  }
+
+  /**
+   * Mark-and-sweep after a restart's resync: every endpoint record, policy map and attachment
+   * of an endpoint not in `live` is removed (with its conntrack entries). Call only once the
+   * agent knows all its endpoints, or live endpoints lose their policy.
+   */
+  sweepEndpoints(live: Iterable<number>): { endpoints: number; policyMaps: number } {
+    this.checkOpen();
+    const keep = new Set(live);
+    let endpoints = 0;
+    let policyMaps = 0;
+    for (const id of [...this.attachments.keys()]) if (!keep.has(id)) this.detachEndpoint(id);
+    for (const r of this.endpoints.list()) {
+      if (keep.has(r.endpointId)) continue;
+      this.endpoints.delete(r.ifindex);
+      this.conntrack.flush({ endpointId: r.endpointId });
+      endpoints++;
+    }
+    for (const id of this.policy.list()) {
+      if (keep.has(id)) continue;
+      this.policy.remove(id);
+      policyMaps++;
+    }
+    if (endpoints + policyMaps > 0) this.log.info({ endpoints, policyMaps }, 'datapath: swept state of endpoints that no longer exist');
+    return { endpoints, policyMaps };
   }
 
   setEndpointIdentity(endpointId: number, identity: number): void {

@@ -44,6 +44,9 @@ export class IpcacheFullError extends WardError {
   }
 }
 
+/** The pin root is not on a mounted bpffs. */
+export class BpffsError extends WardError {}
+
 /** An object of this datapath was used after close(). */
 export class ClosedError extends WardError {}
 

@@ -19,7 +19,9 @@ describe('FakeDatapath', () => {
     dp.addConntrack(7, '10.0.0.1');
     dp.addConntrack(8, '10.0.0.1');
     expect(dp.flushConntrack({ endpointId: 7 })).toBe(1);
-    dp.detachEndpoint(7);
+    dp.attachEndpoint({ endpointId: 8, identity: 301, ifname: 'lxc8' });
+    expect(dp.sweepEndpoints([8])).toEqual({ endpoints: 1, policyMaps: 1 });
+    dp.detachEndpoint(8);
     expect(dp.endpoints.size).toBe(0);
   });
 

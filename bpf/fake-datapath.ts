@@ -50,6 +50,23 @@ export class FakeDatapath implements DatapathPort {
     this.flushConntrack({ endpointId });
   }
 
+  sweepEndpoints(live: Iterable<number>): { endpoints: number; policyMaps: number } {
+    const keep = new Set(live);
+    let endpoints = 0;
+    let policyMaps = 0;
+    for (const id of [...this.endpoints.keys()]) {
+      if (keep.has(id)) continue;
+      this.detachEndpoint(id);
+      endpoints++;
+    }
+    for (const id of this.policy.list()) {
+      if (keep.has(id)) continue;
+      this.policy.remove(id);
+      policyMaps++;
+    }
+    return { endpoints, policyMaps };
+  }
+
   setEndpointIdentity(endpointId: number, identity: number): void {
     const r = this.endpoints.get(endpointId);
     if (r) this.endpoints.set(endpointId, { ...r, identity });

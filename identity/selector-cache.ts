@@ -31,7 +31,7 @@ export interface SelectionChange {
 }
 
 export interface SelectorCacheOptions {
-  /** Bound of the selector x label-set match memo (default 100,000 results). */
+  /** Bound of the match memo, in label sets (default 65,536); each keeps its results per selector. */
   readonly memoSize?: number;
   /** Preload the reserved identities (default true). */
   readonly reserved?: boolean;
@@ -62,7 +62,8 @@ function removeFrom<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
  * selects. Both sides are indexed by tokens (label key=value, key presence, identity kind,
  * identity number) so an identity change only evaluates selectors that could match it and a
  * new selector only scans identities that could match it. Label-selector results are memoized
- * per (selector, label set) in a bounded LRU. Pure and synchronous; users are notified after
+ * per (label set, selector) in an LRU bounded in label sets, so a label set seen again (an
+ * identity re-created, an endpoint relabelled back) costs no matching. Pure and synchronous; users are notified after
  * the cache is fully updated, never while it is being mutated.
  */
 export class SelectorCache implements MatchMemo {
@@ -72,55 +73,30 @@ export class SelectorCache implements MatchMemo {
   private readonly selectorsByToken = new Map<string, Set<Entry>>();
   /** Selectors without index tokens: evaluated for every identity. */
   private readonly unindexed = new Set<Entry>();
-  private readonly memo: LRUCache<string, boolean>;
-  // Numbering for memo keys; the interning table is bounded like the memo (numbers never reused).
-  private readonly selectorNumbers = new WeakMap<LabelSelector, number>();
-  private readonly labelNumbers = new WeakMap<LabelSet, number>();
-  private readonly interned: LRUCache<string, number>;
-  private nextNumber = 1;
+  /** Label set (canonical) -> selector (canonical) -> match result; LRU over label sets. */
+  private readonly memo: LRUCache<string, Map<string, boolean>>;
   private matchCount = 0;
   private hitCount = 0;
   private notifying = false;
 
   constructor(opts: SelectorCacheOptions = {}) {
-    this.memo = new LRUCache<string, boolean>({ max: opts.memoSize ?? 100_000 });
-    this.interned = new LRUCache<string, number>({ max: opts.memoSize ?? 100_000 });
+    this.memo = new LRUCache<string, Map<string, boolean>>({ max: opts.memoSize ?? 65_536 });
     if (opts.reserved ?? true) {
       for (const id of Object.keys(RESERVED_LABEL_NAMES).map(Number)) this.insertIdentity(makeIdentityInfo(id, reservedLabels(id)));
     }
   }
 
-  /** Short memo key: selectors and label sets are numbered (by object, then by canonical form). */
-  private memoKey(sel: LabelSelector, labels: LabelSet): string {
-    let s = this.selectorNumbers.get(sel);
-    if (s === undefined) {
-      s = this.numberOf(`s${sel.canonical}`);
-      this.selectorNumbers.set(sel, s);
-    }
-    let l = this.labelNumbers.get(labels);
-    if (l === undefined) {
-      l = this.numberOf(`l${labels.canonical}`);
-      this.labelNumbers.set(labels, l);
-    }
-    return `${s}:${l}`;
-  }
-
-  private numberOf(canonical: string): number {
-    let n = this.interned.get(canonical);
-    if (n === undefined) this.interned.set(canonical, (n = this.nextNumber++));
-    return n;
-  }
-
   labelMatch(sel: LabelSelector, labels: LabelSet): boolean {
-    const key = this.memoKey(sel, labels);
-    const hit = this.memo.get(key);
+    let results = this.memo.get(labels.canonical);
+    if (results === undefined) this.memo.set(labels.canonical, (results = new Map()));
+    const hit = results.get(sel.canonical);
     if (hit !== undefined) {
       this.hitCount++;
       return hit;
     }
     this.matchCount++;
     const r = sel.matches(labels);
-    this.memo.set(key, r);
+    results.set(sel.canonical, r);
     return r;
   }
 

@@ -34,9 +34,15 @@ export function makeIdentityInfo(id: number, labels: LabelSet): IdentityInfo {
   return { id, labels, kind };
 }
 
-/** Index tokens an identity carries; a selector's tokens must intersect them for a match. */
+/**
+ * Index tokens an identity carries; a selector's tokens must intersect them for a match.
+ * Label values, the kind, and (reserved identities only) the number.
+ */
 export function identityTokens(info: IdentityInfo): string[] {
-  return [...labelTokens(info.labels), `kind:${info.kind}`, `id:${info.id}`];
+  const out = labelTokens(info.labels);
+  out.push(`kind:${info.kind}`);
+  if (info.kind === 'reserved') out.push(`id:${info.id}`);
+  return out;
 }
 
 /** Label-selector match memo (bounded LRU in the cache); `undefined` means "not memoized". */
@@ -63,13 +69,16 @@ export interface IdentitySelector {
  */
 export class EndpointSelector implements IdentitySelector {
   readonly canonical: string;
-  readonly display: string;
+  private readonly tokens: readonly string[];
   constructor(readonly selector: LabelSelector) {
     this.canonical = `endpoints:${selector.canonical}`;
-    this.display = `endpoints{${selector.toString()}}`;
+    this.tokens = selector.indexTokens() ?? (selector.requiresReserved ? ['kind:cluster', 'kind:reserved'] : ['kind:cluster']);
   }
-  indexTokens(): readonly string[] | undefined {
-    return this.selector.indexTokens() ?? ['kind:cluster'];
+  get display(): string {
+    return `endpoints{${this.selector.toString()}}`;
+  }
+  indexTokens(): readonly string[] {
+    return this.tokens;
   }
   matches(info: IdentityInfo, memo: MatchMemo): boolean {
     if (info.kind !== 'cluster' && !(info.kind === 'reserved' && this.selector.requiresReserved)) return false;

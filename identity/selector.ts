@@ -136,10 +136,7 @@ export class LabelSelector {
    */
   indexTokens(): readonly string[] | undefined {
     const inReq = this.requirements.find((r) => r.operator === 'In');
-    if (inReq !== undefined) return inReq.values.map((v) => labelToken(inReq.key, v));
-    const exists = this.requirements.find((r) => r.operator === 'Exists');
-    if (exists !== undefined) return [labelToken(exists.key, undefined)];
-    return undefined;
+    return inReq?.values.map((v) => labelToken(inReq.key, v));
   }
 
   /** Policy form (`matchLabels` for single-value In, `matchExpressions` for the rest). */
@@ -177,14 +174,14 @@ export class LabelSelector {
   }
 }
 
-/** Index token of a label (`key=value`) or of a key's presence (`key` with value undefined). */
-export function labelToken(key: string, value: string | undefined): string {
-  return value === undefined ? `k:${key}` : `kv:${key}=${value}`;
+/** Index token of a label value (`key=value`, whatever the source). */
+export function labelToken(key: string, value: string): string {
+  return `kv:${key}=${value}`;
 }
 
-/** All index tokens a label set carries (one per label value, one per key). */
+/** All index tokens a label set carries (one per label). */
 export function labelTokens(labels: LabelSet): string[] {
   const out: string[] = [];
-  for (const l of labels.labels) out.push(labelToken(l.key, l.value), labelToken(l.key, undefined));
+  for (const l of labels.labels) out.push(labelToken(l.key, l.value));
   return out;
 }

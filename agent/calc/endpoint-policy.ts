@@ -23,10 +23,15 @@ export interface Enforcement {
   readonly egress: boolean;
 }
 
-interface Pending {
-  readonly identity: number;
-  /** The entry as last flushed (undefined = absent). */
-  readonly before: DesiredEntry | undefined;
+function sameRules(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The identity part of a policy key string (`identity/direction/...`). */
+function identityOf(ks: string): number {
+  return Number(ks.slice(0, ks.indexOf('/')));
 }
 
 /**
@@ -44,7 +49,8 @@ export class EndpointPolicy implements SelectionUser {
   private wildcardFilters: FilterSpec[] = [];
   private wildcard: WildcardSummary = EMPTY_WILDCARD;
   private readonly state = new Map<number, Map<string, DesiredEntry>>();
-  private readonly pending = new Map<string, Pending>();
+  /** Key string -> the entry as last flushed (null = absent then). */
+  private readonly pending = new Map<string, DesiredEntry | null>();
   private readonly dirtyIds = new Set<number>();
   /** True until the first full computation, and after rule / label changes. */
   needsFull = true;
@@ -105,16 +111,12 @@ export class EndpointPolicy implements SelectionUser {
       for (const id of cs.selections) {
         let list = perId.get(id);
         if (list === undefined) perId.set(id, (list = []));
-        list.push(...fs);
+        for (const f of fs) list.push(f);
       }
     }
-    const seen = new Set<number>([0]);
     this.setIdentity(0, wildEntries);
-    for (const [id, fs] of perId) {
-      seen.add(id);
-      this.setIdentity(id, resolveIdentity(id, this.id, fs, this.wildcard, this.proxyPortFor));
-    }
-    for (const id of [...this.state.keys()]) if (!seen.has(id)) this.setIdentity(id, new Map());
+    for (const [id, fs] of perId) this.setIdentity(id, resolveIdentity(id, this.id, fs, this.wildcard, this.proxyPortFor));
+    for (const id of [...this.state.keys()]) if (id !== 0 && !perId.has(id)) this.setIdentity(id, new Map());
     this.dirtyIds.clear();
     this.needsFull = false;
   }
@@ -143,18 +145,18 @@ export class EndpointPolicy implements SelectionUser {
   private setIdentity(id: number, next: Map<string, DesiredEntry>): void {
     const prev = this.state.get(id);
     if (prev !== undefined) {
-      for (const [ks, e] of prev) if (!next.has(ks)) this.touch(ks, id, e);
+      for (const [ks, e] of prev) if (!next.has(ks)) this.touch(ks, e);
     }
     for (const [ks, e] of next) {
       const p = prev?.get(ks);
-      if (p === undefined || !sameEntry(p, e) || p.rules.join() !== e.rules.join()) this.touch(ks, id, p);
+      if (p === undefined || !sameEntry(p, e) || !sameRules(p.rules, e.rules)) this.touch(ks, p);
     }
     if (next.size === 0) this.state.delete(id);
     else this.state.set(id, next);
   }
 
-  private touch(ks: string, identity: number, before: DesiredEntry | undefined): void {
-    if (!this.pending.has(ks)) this.pending.set(ks, { identity, before });
+  private touch(ks: string, before: DesiredEntry | undefined): void {
+    if (!this.pending.has(ks)) this.pending.set(ks, before ?? null);
   }
 
   /** Net map changes since the last call. */
@@ -162,10 +164,11 @@ export class EndpointPolicy implements SelectionUser {
     const added: DesiredEntry[] = [];
     const deleted: PolicyKey[] = [];
     for (const [ks, p] of this.pending) {
-      const now = this.state.get(p.identity)?.get(ks);
-      if (sameEntry(p.before, now)) continue;
+      const before = p ?? undefined;
+      const now = this.state.get(identityOf(ks))?.get(ks);
+      if (sameEntry(before, now)) continue;
       if (now !== undefined) added.push(now);
-      else deleted.push(p.before!.key);
+      else deleted.push(before!.key);
     }
     this.pending.clear();
     return { added, deleted };

@@ -52,20 +52,28 @@ export function summarizeWildcard(entries: IdentityEntries | undefined): Wildcar
 
 interface Acc {
   readonly key: PolicyKey;
+  readonly ks: string;
   deny: boolean;
   plain: boolean;
   l7: boolean;
-  http: HttpRule[];
-  allowRules: Set<string>;
-  denyRules: Set<string>;
+  http: HttpRule[] | undefined;
+  allowRules: string[];
+  denyRules: string[] | undefined;
 }
 
 function withIdentity(k: PolicyKey, identity: number): PolicyKey {
   return { identity, direction: k.direction, protocol: k.protocol, port: k.port, portPrefixLen: k.portPrefixLen };
 }
 
-function sorted(s: Set<string>): string[] {
-  return [...s].sort();
+/** Sorted and unique (rule lists are tiny; most have one element). */
+function uniqueSorted(xs: string[]): string[] {
+  if (xs.length < 2) return xs;
+  return [...new Set(xs)].sort();
+}
+
+function anyCovers(keys: readonly PolicyKey[], k: PolicyKey): boolean {
+  for (const c of keys) if (keyCovers(c, k)) return true;
+  return false;
 }
 
 /**
@@ -75,6 +83,7 @@ function sorted(s: Set<string>): string[] {
  * lookup). An allow without HTTP rules that covers an L7 key (here or at identity 0) lets every
  * request through, so that key gets no proxy; and where identity 0 redirects a port that this
  * identity may use freely, an explicit no-proxy entry is added so the more specific lookup wins.
+ * Hot path (runs per identity per endpoint): plain loops, no closures.
  */
 export function resolveIdentity(
   identity: number,
@@ -84,59 +93,71 @@ export function resolveIdentity(
   proxyPortFor: ProxyPortFn,
 ): Map<string, DesiredEntry> {
   const accs = new Map<string, Acc>();
+  let anyDeny = false;
+  let anyL7 = false;
   for (const f of filters) {
     for (const b of f.blocks) {
-      const key: PolicyKey = { identity, direction: f.direction, protocol: b.protocol, port: b.port, portPrefixLen: b.portPrefixLen };
-      const ks = policyKeyString(key);
+      const ks = `${identity}/${f.direction}/${b.protocol}/${b.port}/${b.portPrefixLen}`;
       let a = accs.get(ks);
       if (a === undefined) {
-        a = { key, deny: false, plain: false, l7: false, http: [], allowRules: new Set(), denyRules: new Set() };
+        const key: PolicyKey = { identity, direction: f.direction, protocol: b.protocol, port: b.port, portPrefixLen: b.portPrefixLen };
+        a = { key, ks, deny: false, plain: false, l7: false, http: undefined, allowRules: [], denyRules: undefined };
         accs.set(ks, a);
       }
       if (f.deny) {
         a.deny = true;
-        a.denyRules.add(f.ruleRef);
+        anyDeny = true;
+        (a.denyRules ??= []).push(f.ruleRef);
       } else {
-        a.allowRules.add(f.ruleRef);
+        a.allowRules.push(f.ruleRef);
         if (f.http !== undefined) {
           a.l7 = true;
-          a.http.push(...f.http);
+          anyL7 = true;
+          (a.http ??= []).push(...f.http);
         } else a.plain = true;
       }
     }
   }
-  const denies: PolicyKey[] = [];
-  for (const a of accs.values()) if (a.deny) denies.push(a.key);
-  const plainAllows: PolicyKey[] = [];
-  for (const a of accs.values()) if (!a.deny && a.plain && !denies.some((d) => keyCovers(d, a.key))) plainAllows.push(a.key);
-  const coveredByPlain = (k: PolicyKey): boolean =>
-    plainAllows.some((p) => keyCovers(p, k)) || (identity !== 0 && wildcard.plainAllow.some((p) => keyCovers(p, withIdentity(k, 0))));
-
   const out = new Map<string, DesiredEntry>();
-  for (const [ks, a] of accs) {
+  if (!anyDeny && !anyL7 && (identity === 0 || wildcard.l7.length === 0)) {
+    // Common case: plain allows only.
+    for (const a of accs.values()) out.set(a.ks, { key: a.key, entry: ALLOW, rules: uniqueSorted(a.allowRules) });
+    return out;
+  }
+  const denies: PolicyKey[] = [];
+  if (anyDeny) for (const a of accs.values()) if (a.deny) denies.push(a.key);
+  const plainAllows: PolicyKey[] = [];
+  for (const a of accs.values()) if (!a.deny && a.plain && !anyCovers(denies, a.key)) plainAllows.push(a.key);
+
+  for (const a of accs.values()) {
     if (a.deny) {
-      out.set(ks, { key: a.key, entry: { deny: true, proxyPort: 0 }, rules: sorted(a.denyRules) });
+      out.set(a.ks, { key: a.key, entry: DENY, rules: uniqueSorted(a.denyRules!) });
       continue;
     }
-    if (denies.some((d) => keyCovers(d, a.key))) continue;
-    const redirect = !a.plain && a.l7 && !coveredByPlain(a.key);
-    const proxyPort = redirect ? proxyPortFor(endpoint, a.key.direction, a.key.protocol, a.key.port) : 0;
-    out.set(ks, { key: a.key, entry: { deny: false, proxyPort }, ...(redirect ? { http: canonicalHttp(a.http) } : {}), rules: sorted(a.allowRules) });
+    if (anyCovers(denies, a.key)) continue;
+    let redirect = !a.plain && a.l7 && !anyCovers(plainAllows, a.key);
+    if (redirect && identity !== 0 && wildcard.plainAllow.length > 0 && anyCovers(wildcard.plainAllow, withIdentity(a.key, 0))) redirect = false;
+    if (redirect) {
+      const proxyPort = proxyPortFor(endpoint, a.key.direction, a.key.protocol, a.key.port);
+      out.set(a.ks, { key: a.key, entry: { deny: false, proxyPort }, http: canonicalHttp(a.http!), rules: uniqueSorted(a.allowRules) });
+    } else out.set(a.ks, { key: a.key, entry: ALLOW, rules: uniqueSorted(a.allowRules) });
   }
   if (identity !== 0) {
     for (const w of wildcard.l7) {
       const k = withIdentity(w, identity);
       const ks = policyKeyString(k);
-      if (out.has(ks) || denies.some((d) => keyCovers(d, k))) continue;
-      const cover = plainAllows.filter((p) => keyCovers(p, k));
-      if (cover.length === 0) continue;
-      const rules = new Set<string>();
-      for (const c of cover) for (const r of accs.get(policyKeyString(c))!.allowRules) rules.add(r);
-      out.set(ks, { key: k, entry: { deny: false, proxyPort: 0 }, rules: sorted(rules) });
+      if (out.has(ks) || anyCovers(denies, k)) continue;
+      const rules: string[] = [];
+      for (const p of plainAllows) if (keyCovers(p, k)) rules.push(...accs.get(policyKeyString(p))!.allowRules);
+      if (rules.length === 0) continue;
+      out.set(ks, { key: k, entry: ALLOW, rules: uniqueSorted(rules) });
     }
   }
   return out;
 }
+
+const ALLOW: PolicyEntry = Object.freeze({ deny: false, proxyPort: 0 });
+const DENY: PolicyEntry = Object.freeze({ deny: true, proxyPort: 0 });
 
 /** HTTP rules deduplicated in a canonical order (rule order never changes a verdict). */
 function canonicalHttp(rules: readonly HttpRule[]): HttpRule[] {

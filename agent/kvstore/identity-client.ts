@@ -9,6 +9,7 @@ import {
 import { DEFAULT_ROOT, KeySchema } from '../../kvstore-schema/index.js';
 import { EtcdAllocatorBackend } from './allocator-backend.js';
 import { cmp, KvClient, op } from './client.js';
+import { KvUnavailableError } from './errors.js';
 import { IdentityGc } from './gc.js';
 import { decodeIdentity, IdentityWatcher } from './identity-watcher.js';
 import { LeaseManager } from './lease.js';
@@ -28,6 +29,8 @@ export interface IdentityClientOptions {
   readonly gc?: { readonly graceMs?: number; readonly intervalMs?: number; readonly maxDeletesPerRound?: number };
   /** Watch liveness (see WatchStoreOptions). */
   readonly watchIdleMs?: number;
+  /** connect() fails (KvUnavailableError) if the lease and the first list take longer. */
+  readonly connectTimeoutMs?: number;
   /** Called when a lease loss made a locally held label set change number. */
   readonly onIdentityMoved?: (moves: readonly IdentityMove[]) => void;
 }
@@ -77,14 +80,20 @@ export class IdentityClient {
         o.onIdentityMoved?.(moves);
       }
     });
+    let timer: NodeJS.Timeout | undefined;
     try {
       watcher.start();
-      await leases.current();
-      await watcher.waitInSync();
+      const limit = o.connectTimeoutMs ?? 60_000;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new KvUnavailableError(`etcd at ${o.endpoints.join(',')}: no lease and identity list within ${limit} ms`)), limit);
+      });
+      await Promise.race([Promise.all([leases.current(), watcher.waitInSync()]), timeout]);
       gc?.start();
     } catch (err) {
       await self.close();
       throw err;
+    } finally {
+      clearTimeout(timer);
     }
     return self;
   }

@@ -45,7 +45,8 @@ export class LeaseManager {
     if (this.abort.signal.aborted) return Promise.reject(new KvClosedError('lease manager closed'));
     if (this.leaseId !== undefined) return this.leaseId;
     const lease = this.client.lease(this.ttl);
-    const id = lease.grant().then(
+    // The grant has the client's hard deadline (the etcd3 Lease has none of its own).
+    const id = this.client.call('lease-grant', () => lease.grant()).then(
       (granted) => granted,
       (err: unknown) => {
         if (this.lease === lease) {

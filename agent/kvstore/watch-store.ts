@@ -181,9 +181,10 @@ export class WatchStore<T> {
     for (const key of this.entries.keys()) {
       if (!seen.has(key)) events.push({ type: 'delete', key, modRevision: list.revision, synthetic: true });
     }
+    for (const ev of events) this.apply(ev);
     this.lastRevision = list.revision;
     this.lists += 1;
-    this.deliver(events, true);
+    this.notify(events, true);
     if (!this.synced) {
       this.synced = true;
       for (const w of this.syncWaiters.splice(0)) w();
@@ -249,23 +250,31 @@ export class WatchStore<T> {
   private onWatchResponse(res: IWatchResponse): void {
     if (res.events.length === 0) return; // created / progress notification
     const events: StoreEvent<T>[] = [];
-    let last = this.lastRevision;
+    // etcd keeps all events of one revision (one txn) in one response, so "delivered" is tracked
+    // per revision: skip revisions at or below the last response's, keep every event above it.
+    const base = this.lastRevision;
+    let last = base;
     for (const ev of res.events) {
       const rev = ev.kv.mod_revision;
-      // A duplicate from an overlapping resume: already delivered.
-      if (last !== undefined && cmpRev(rev, last) <= 0) continue;
-      last = rev;
+      if (base !== undefined && cmpRev(rev, base) <= 0) continue; // duplicate from an overlapping resume
+      if (last === undefined || cmpRev(rev, last) > 0) last = rev;
       const key = ev.kv.key.toString();
+      let out: StoreEvent<T> | undefined;
       if (ev.type === 'Delete') {
-        if (this.entries.has(key)) events.push({ type: 'delete', key, modRevision: rev, synthetic: false });
-        continue;
+        if (this.entries.has(key)) out = { type: 'delete', key, modRevision: rev, synthetic: false };
+      } else {
+        out = this.decodeKv(key, ev.kv);
+        if (out === undefined && this.entries.has(key)) out = { type: 'delete', key, modRevision: rev, synthetic: true };
       }
-      const decoded = this.decodeKv(key, ev.kv);
-      if (decoded !== undefined) events.push(decoded);
-      else if (this.entries.has(key)) events.push({ type: 'delete', key, modRevision: rev, synthetic: true });
+      // Applied at once: a later event of the same response (several revisions arrive together
+      // while catching up) must see this one.
+      if (out !== undefined) {
+        this.apply(out);
+        events.push(out);
+      }
     }
     this.lastRevision = last;
-    if (events.length > 0) this.deliver(events, false);
+    if (events.length > 0) this.notify(events, false);
   }
 
   private decodeKv(key: string, kv: IKeyValue): StoreEvent<T> | undefined {
@@ -278,11 +287,13 @@ export class WatchStore<T> {
     }
   }
 
-  private deliver(events: StoreEvent<T>[], listDone: boolean): void {
-    for (const ev of events) {
-      if (ev.type === 'upsert') this.entries.set(ev.key, { value: ev.value, modRevision: ev.modRevision, createRevision: ev.createRevision });
-      else this.entries.delete(ev.key);
-    }
+  private apply(ev: StoreEvent<T>): void {
+    if (ev.type === 'upsert') this.entries.set(ev.key, { value: ev.value, modRevision: ev.modRevision, createRevision: ev.createRevision });
+    else this.entries.delete(ev.key);
+  }
+
+  /** Subscribers see the mirror already updated with the whole batch. */
+  private notify(events: StoreEvent<T>[], listDone: boolean): void {
     if (events.length === 0 && !listDone) return;
     const batch: StoreBatch<T> = { events, listDone };
     for (const fn of this.subscribers) {

@@ -161,7 +161,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'ward-bench-'));
   const floor = join(dir, 'bench-floor');
   try {
-    execFileSync('cc', ['-O2', '-o', floor, join(repoRoot(), 'bpf/bench/floor.c'), '-lbpf', '-lelf', '-lz']);
+    execFileSync('clang', ['-O2', '-o', floor, join(repoRoot(), 'bpf/bench/floor.c'), '-lbpf', '-lelf', '-lz']);
     const data = buildKeys();
     nodeRound(data); // warm-up (JIT, allocator)
     cRound(floor);

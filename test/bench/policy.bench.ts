@@ -9,9 +9,12 @@
  *              non-incremental engine does per change); median time and entries computed.
  *   memory:    heap growth per identity (engine state only; label sets pre-built), with gc.
  * initial: one endpoint selected by 1,000 L3 ingress rules with 3,000 identities loaded
- *          (the case of Cilium's BenchmarkRegenerateL3IngressPolicyRules, ~2 ms in Go).
+ *          (the case of Cilium's BenchmarkRegenerateL3IngressPolicyRules, ~2 ms in Go): a
+ *          fresh engine each run (cold selector cache), median of 20 after 10 warm-up runs.
  * Last stdout line: one JSON object with the keys the issue names.
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { LabelSet } from '../../identity/index.js';
@@ -24,7 +27,7 @@ const gc = runInNewContext('gc') as () => void;
 const ENDPOINTS = 200;
 const RULES = 1000;
 const SIZES = [1000, 10000, 100000] as const;
-const EVENTS = Number(process.env['WARD_BENCH_EVENTS'] ?? 400);
+const EVENTS = Number(process.env['WARD_BENCH_EVENTS'] ?? 1000);
 const FULL_RUNS = 3;
 
 const median = (xs: number[]): number => {
@@ -130,50 +133,67 @@ function initial(): { ms: number; entries: number } {
   const labels = Array.from({ length: 3000 }, (_, i) => [256 + i, identityLabels(i)] as [number, LabelSet]);
   const times: number[] = [];
   let entries = 0;
-  for (let k = 0; k < 7; k++) {
+  for (let k = 0; k < 30; k++) {
     const engine = new PolicyEngine();
     engine.updateIdentities(labels);
     engine.upsertEndpoint('target', LabelSet.parse(['k8s:role=target']));
     engine.flush();
+    gc();
     const s = performance.now();
     engine.upsertPolicy('initial', parsed);
     engine.flush();
     times.push(performance.now() - s);
     entries = engine.mapSize('target');
   }
-  return { ms: median(times.slice(2)), entries };
+  return { ms: median(times.slice(10)), entries };
 }
 
-const rules = benchRules();
-const results = SIZES.map((n) => runSize(n, rules));
-const init = initial();
-const at = (n: number): SizeResult => results.find((r) => r.n === n)!;
-const scaleRatio = at(100000).perEventMs / at(1000).perEventMs;
-const speedup = at(100000).fullMs / at(100000).perEventMs;
+// Each measurement runs in its own child process (same script, WARD_BENCH_PART set), so every
+// size starts from the same JIT and heap state: one process running 1k, then 10k, then 100k
+// favours whichever size runs first.
+const part = process.env['WARD_BENCH_PART'];
+if (part !== undefined) {
+  const out = part === 'initial' ? initial() : (runSize(2000, benchRules()), runSize(Number(part), benchRules()));
+  console.log(JSON.stringify(out));
+} else {
+  const child = (p: string): unknown => {
+    const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], { env: { ...process.env, WARD_BENCH_PART: p }, encoding: 'utf8', maxBuffer: 1 << 24 });
+    if (r.status !== 0) throw new Error(`bench part ${p} failed: ${r.stderr}`);
+    return JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+  };
+  const init = child('initial') as { ms: number; entries: number };
+  const results = SIZES.map((n) => child(String(n)) as SizeResult);
+  report(init, results);
+}
 
-const f = (x: number, d = 3): string => x.toFixed(d);
-const rows = [
-  ['identities', 'per-event ms (p50)', 'p90', 'changes/event', 'full recompute ms', 'entries (all eps)', 'bytes/identity', 'load ms'],
-  ...results.map((r) => [String(r.n), f(r.perEventMs), f(r.perEventP90Ms), String(r.perEventChanges), f(r.fullMs, 1), String(r.fullEntries), String(r.bytesPerIdentity), f(r.loadMs, 0)]),
-];
-const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-console.log(`policy engine: ${ENDPOINTS} local endpoints, ${RULES} rules, ${EVENTS} identity-add events per size (median after warm-up)`);
-for (const r of rows) console.log(r.map((c, i) => c.padStart(widths[i]!)).join('  '));
-console.log(`scale ratio (per-event 100k / 1k): ${f(scaleRatio, 2)}   (target <= 1.5)`);
-console.log(`speedup (full recompute / per-event at 100k): ${f(speedup, 0)}x   (target >= 100)`);
-console.log(`initial: 1000 rules x 3000 identities, one endpoint: ${f(init.ms, 2)} ms, ${init.entries} entries   (target < 10 ms; Cilium 1.6 ~2 ms in Go)`);
-console.log(
-  JSON.stringify({
-    bench: 'policy',
-    endpoints: ENDPOINTS,
-    rules: RULES,
-    per_event_ms: Object.fromEntries(results.map((r) => [String(r.n), Number(f(r.perEventMs, 4))])),
-    per_event_changes: Object.fromEntries(results.map((r) => [String(r.n), r.perEventChanges])),
-    full_recompute_ms: Object.fromEntries(results.map((r) => [String(r.n), Number(f(r.fullMs, 2))])),
-    full_recompute_entries: Object.fromEntries(results.map((r) => [String(r.n), r.fullEntries])),
-    scale_ratio: Number(f(scaleRatio, 3)),
-    speedup: Number(f(speedup, 1)),
-    initial_ms: Number(f(init.ms, 3)),
-    bytes_per_identity: at(100000).bytesPerIdentity,
-  }),
-);
+function report(init: { ms: number; entries: number }, results: SizeResult[]): void {
+  const at = (n: number): SizeResult => results.find((r) => r.n === n)!;
+  const scaleRatio = at(100000).perEventMs / at(1000).perEventMs;
+  const speedup = at(100000).fullMs / at(100000).perEventMs;
+  const f = (x: number, d = 3): string => x.toFixed(d);
+  const rows = [
+    ['identities', 'per-event ms (p50)', 'p90', 'changes/event', 'full recompute ms', 'entries (all eps)', 'bytes/identity', 'load ms'],
+    ...results.map((r) => [String(r.n), f(r.perEventMs), f(r.perEventP90Ms), String(r.perEventChanges), f(r.fullMs, 1), String(r.fullEntries), String(r.bytesPerIdentity), f(r.loadMs, 0)]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  console.log(`policy engine: ${ENDPOINTS} local endpoints, ${RULES} rules, ${EVENTS} identity-add events per size (median after warm-up), one process per size`);
+  for (const r of rows) console.log(r.map((c, i) => c.padStart(widths[i]!)).join('  '));
+  console.log(`scale ratio (per-event 100k / 1k): ${f(scaleRatio, 2)}   (target <= 1.5)`);
+  console.log(`speedup (full recompute / per-event at 100k): ${f(speedup, 0)}x   (target >= 100)`);
+  console.log(`initial: 1000 rules x 3000 identities, one endpoint: ${f(init.ms, 2)} ms, ${init.entries} entries   (target < 10 ms; Cilium 1.6 ~2 ms in Go)`);
+  console.log(
+    JSON.stringify({
+      bench: 'policy',
+      endpoints: ENDPOINTS,
+      rules: RULES,
+      per_event_ms: Object.fromEntries(results.map((r) => [String(r.n), Number(f(r.perEventMs, 4))])),
+      per_event_changes: Object.fromEntries(results.map((r) => [String(r.n), r.perEventChanges])),
+      full_recompute_ms: Object.fromEntries(results.map((r) => [String(r.n), Number(f(r.fullMs, 2))])),
+      full_recompute_entries: Object.fromEntries(results.map((r) => [String(r.n), r.fullEntries])),
+      scale_ratio: Number(f(scaleRatio, 3)),
+      speedup: Number(f(speedup, 1)),
+      initial_ms: Number(f(init.ms, 3)),
+      bytes_per_identity: at(100000).bytesPerIdentity,
+    }),
+  );
+}

@@ -1,7 +1,8 @@
 import { once } from 'node:events';
+import { rmSync } from 'node:fs';
 import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BpfError, BpfMap, Datapath, MapFlags, MapFullError, MapType, UpdateFlags, ebpf, transparentListen } from '../../bpf/index.js';
+import { BpfError, BpffsError, BpfMap, Datapath, MapFlags, MapFullError, MapType, UpdateFlags, ebpf, transparentListen } from '../../bpf/index.js';
 import type { DatapathEvent } from '../../bpf/index.js';
 import { endpointObjectPath } from '../../bpf/paths.js';
 import { frame } from './helpers/packet.js';
@@ -166,5 +167,16 @@ describe('ebpf-napi tc, ring buffer and sockets', () => {
     expect(data.toString()).toBe('hi');
     client.destroy();
     await new Promise<void>((r) => server.close(() => r()));
+  });
+});
+
+describe('Datapath.open', () => {
+  it('refuses a pin root outside bpffs', () => {
+    const dir = `/tmp/${uniqueName('wdx')}`;
+    try {
+      expect(() => Datapath.open({ pinRoot: dir })).toThrow(BpffsError);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BpfMap, Datapath, PolicyMapFullError, Protocol, Reason, encodePolicyKey } from '../../bpf/index.js';
+import { BpfMap, Datapath, PolicyMapFullError, Protocol, Reason, ebpf, encodePolicyKey } from '../../bpf/index.js';
 import type { DatapathEvent } from '../../bpf/index.js';
 import { allow, allowRange, deny } from './helpers/policy.js';
 import { Probe } from './helpers/probe.js';
@@ -199,5 +199,28 @@ describe('datapath policy on real packets', () => {
     expect(m.repair()).toMatchObject({ missing: 1, extra: 1, changed: 0 });
     expect(m.dump()).toEqual(m.desired());
     expect(m.repair()).toMatchObject({ missing: 0, extra: 0, changed: 0 });
+  });
+
+  it('repairs detached programs, lost endpoint records and policy-map registrations', async () => {
+    dp.policy.get(EP_A)!.setDesired([allow(0, 'out', Protocol.any)]);
+    dp.policy.get(EP_C)!.setDesired([allow(ID_A, 'in', Protocol.tcp, 8080)]);
+    const ifindex = dp.endpoints.byEndpoint(EP_C)[0]!.ifindex;
+    ebpf().tcDetach({ netns: topo.hostPath, ifindex, attachPoint: 'egress', handle: 0x5744, priority: 1 });
+    dp.endpoints.delete(ifindex);
+    const outer = BpfMap.openPinned(`${pinRoot}/ward_policy`);
+    try {
+      const k = Buffer.alloc(4);
+      k.writeUInt32LE(EP_C);
+      expect(outer.delete(k)).toBe(true);
+    } finally {
+      outer.close();
+    }
+    expect(dp.attachedProgramIds(EP_C).toEndpoint).toBe(0);
+    const reports = dp.repairAll();
+    expect(reports.find((r) => r.map === 'programs')).toMatchObject({ missing: 1 });
+    expect(reports.find((r) => r.map === 'endpoints')).toMatchObject({ missing: 2 });
+    expect(dp.attachedProgramIds(EP_C).toEndpoint).toBeGreaterThan(0);
+    expect(await a.tcp(ep(2).ip, 8080, 3000)).toBe(true);
+    expect(dp.repairAll().every((r) => r.missing + r.extra + r.changed === 0)).toBe(true);
   });
 });

@@ -78,6 +78,12 @@ describe('connection continuity', () => {
     expect(dp.policy.get(EP_A)!.dump().size).toBe(1); // restored from the pinned map
     expect(dp.policy.get(EP_A)!.setDesired([allow(ID_B, 'out', Protocol.tcp, 7000)])).toEqual({ upserted: 0, deleted: 0 });
     expect(await a.sessionEcho(sid, 'five')).toBe(true);
+    // State of an endpoint that vanished while no agent ran is swept; live ones are kept.
+    dp.policy.open(999);
+    dp.endpoints.put({ ifindex: 99_999, endpointId: 999, identity: 5, lockedDown: false });
+    expect(dp.sweepEndpoints([EP_A, EP_B])).toEqual({ endpoints: 1, policyMaps: 1 });
+    expect(dp.policy.list()).toEqual([EP_A, EP_B]);
+    expect(await a.sessionEcho(sid, 'five again')).toBe(true);
     expect(dp.conntrackEntries().some(([k]) => k.endpointId === EP_B && k.dport === 7000)).toBe(true);
 
     // Flushing B's conntrack entries cuts the connection: B's policy no longer allows it.

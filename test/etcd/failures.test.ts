@@ -100,6 +100,13 @@ describe('etcd failures on a 3-member cluster', () => {
     }
   });
 
+  it('connect to an unreachable etcd fails within its timeout', async () => {
+    const r = await timed(IdentityClient.connect({ endpoints: ['127.0.0.1:1'], node: 'x', logger: log, connectTimeoutMs: 1000, attemptTimeoutMs: 200, callTimeoutMs: 500 }));
+    expect(r.ok).toBe(false);
+    expect(r.err).toBeInstanceOf(KvUnavailableError);
+    expect(r.ms).toBeLessThan(3000);
+  });
+
   it('lease loss: a new lease is granted and every reference is put again', async () => {
     const c = etcd.get();
     const root = uniqueRoot('lease');

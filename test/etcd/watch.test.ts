@@ -142,6 +142,28 @@ describe('watch store on a 3-member cluster', () => {
     }
   });
 
+  it('delivers every event of a multi-key transaction (one revision, several events)', async () => {
+    const c = etcd.get();
+    const prefix = uniqueRoot('txn');
+    const client = new KvClient({ endpoints: c.endpoints, logger: log });
+    const s = store(client, prefix);
+    try {
+      s.start();
+      await s.waitInSync();
+      const seen: string[] = [];
+      s.subscribe((b) => seen.push(...b.events.map((e) => `${e.type} ${e.key.slice(prefix.length)}`)));
+      const put = (k: string): { request_put: { key: Buffer; value: Buffer } } => ({ request_put: { key: Buffer.from(prefix + k), value: Buffer.from(k) } });
+      await client.txn({ compare: [], success: [put('a'), put('b'), put('c')], failure: [] });
+      const del = (k: string): { request_delete_range: { key: Buffer } } => ({ request_delete_range: { key: Buffer.from(prefix + k) } });
+      await client.txn({ compare: [], success: [del('a'), del('b'), put('d')], failure: [] });
+      await waitFor(() => s.get(`${prefix}d`) !== undefined);
+      expect(seen).toEqual(['upsert a', 'upsert b', 'upsert c', 'delete a', 'delete b', 'upsert d']);
+    } finally {
+      await s.close();
+      client.close();
+    }
+  });
+
   it('logs a bad value with its key and skips it', async () => {
     const c = etcd.get();
     const prefix = uniqueRoot('bad');
