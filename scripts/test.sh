@@ -6,5 +6,23 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 echo "== lint"; npm run --silent lint
 echo "== typecheck"; npm run --silent typecheck
-echo "== unit tests"; npx vitest run --project unit
-echo "== integration tests"; npx vitest run --project integration --maxWorkers=2 --minWorkers=1
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+status=0
+echo "== unit tests"
+npx vitest run --project unit --reporter=default --reporter=json --outputFile.json="$results/unit.json" || status=$?
+echo "== integration tests (root: etcd, BPF, netns; two files at a time)"
+npx vitest run --project integration --maxWorkers=2 --minWorkers=1 \
+  --reporter=default --reporter=json --outputFile.json="$results/integration.json" || status=$?
+# One closing line for both projects: "tests: N passed, N failed".
+node -e '
+  const fs = require("node:fs");
+  let passed = 0, failed = 0;
+  for (const f of process.argv.slice(1)) {
+    if (!fs.existsSync(f)) { failed++; continue; }
+    const r = JSON.parse(fs.readFileSync(f, "utf8"));
+    passed += r.numPassedTests; failed += r.numFailedTests;
+  }
+  console.log(`tests: ${passed} passed, ${failed} failed`);
+' "$results/unit.json" "$results/integration.json"
+exit "$status"
