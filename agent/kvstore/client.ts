@@ -99,8 +99,8 @@ export class KvClient {
       faultHandling: {
         host: () =>
           circuitBreaker(handleWhen((e) => isRecoverableError(e)), {
-            halfOpenAfter: o.halfOpenAfterMs ?? 1000,
-            breaker: new ConsecutiveBreaker(o.breakerFailures ?? 3),
+            halfOpenAfter: o.halfOpenAfterMs ?? 500,
+            breaker: new ConsecutiveBreaker(o.breakerFailures ?? 5),
           }),
         global: retry(handleWhen((e) => isRecoverableError(e)), { maxAttempts: (o.maxAttempts ?? 3) - 1, backoff: new ConstantBackoff(20) }),
       },

@@ -8,7 +8,7 @@ import {
 } from '../../identity/index.js';
 import { DEFAULT_ROOT, KeySchema } from '../../kvstore-schema/index.js';
 import { EtcdAllocatorBackend } from './allocator-backend.js';
-import { cmp, KvClient, op } from './client.js';
+import { cmp, KvClient, op, type KvClientOptions } from './client.js';
 import { KvUnavailableError } from './errors.js';
 import { IdentityGc } from './gc.js';
 import { decodeIdentity, IdentityWatcher } from './identity-watcher.js';
@@ -25,6 +25,9 @@ export interface IdentityClientOptions {
   readonly logger?: Logger;
   readonly attemptTimeoutMs?: number;
   readonly callTimeoutMs?: number;
+  /** etcd authentication (RBAC users) and TLS, passed to both clients. */
+  readonly auth?: KvClientOptions['auth'];
+  readonly credentials?: KvClientOptions['credentials'];
   /** Run the GC loop (it elects one leader among all nodes that enable it). */
   readonly gc?: { readonly graceMs?: number; readonly intervalMs?: number; readonly maxDeletesPerRound?: number };
   /** Watch liveness (see WatchStoreOptions). */
@@ -64,6 +67,8 @@ export class IdentityClient {
     const timeouts = {
       ...(o.attemptTimeoutMs !== undefined ? { attemptTimeoutMs: o.attemptTimeoutMs } : {}),
       ...(o.callTimeoutMs !== undefined ? { callTimeoutMs: o.callTimeoutMs } : {}),
+      ...(o.auth !== undefined ? { auth: o.auth } : {}),
+      ...(o.credentials !== undefined ? { credentials: o.credentials } : {}),
     };
     const client = new KvClient({ endpoints: o.endpoints, logger, ...timeouts });
     const watchClient = new KvClient({ endpoints: o.endpoints, logger, ...timeouts });

@@ -142,10 +142,9 @@ export class WatchStore<T> {
         }
         const reason = await this.watchOnce();
         if (reason === 'closed') return;
-        if (reason === 'compacted') {
-          needList = true;
-          continue;
-        }
+        // Re-list after any cancel, but still through the backoff below: a watch that etcd keeps
+        // cancelling must not turn into a re-list storm.
+        if (reason === 'compacted') needList = true;
       } catch (err) {
         if (signal.aborted) return;
         const e = toKvError(err, 'watch');
@@ -156,8 +155,10 @@ export class WatchStore<T> {
             this.client.recreate();
           }
         }
-        if (e instanceof KvPermissionError) this.client.recreate(); // later creates never settle (PLATFORM.md)
-        this.log.warn({ err: e.message }, 'watch store error, retrying');
+        // A denied prefix stays denied until an operator fixes the roles: say so loudly, back off.
+        // (Each watch gets its own stream, so a rejected one cannot wedge the client's others.)
+        if (e instanceof KvPermissionError) this.log.error({ err: e.message }, 'permission denied on watched prefix');
+        else this.log.warn({ err: e.message }, 'watch store error, retrying');
       }
       await abortableSleep(this.backoff.next(), signal);
     }
@@ -222,7 +223,8 @@ export class WatchStore<T> {
     );
     this.watch = w;
     this.createTimeouts = 0;
-    this.backoff.reset();
+    const openedAt = Date.now();
+    const delivered = this.lastRevision;
     const idleMs = this.opts.idleMs ?? 5000;
     const graceMs = this.opts.idleGraceMs ?? 5000;
     const timer = setInterval(() => {
@@ -238,6 +240,8 @@ export class WatchStore<T> {
     try {
       const why = await ended;
       if (!signal.aborted) this.streamEnds += 1;
+      // Only a stream that was useful resets the backoff (not one cancelled right away).
+      if (this.lastRevision !== delivered || Date.now() - openedAt > idleMs) this.backoff.reset();
       return signal.aborted ? 'closed' : why;
     } finally {
       clearInterval(timer);

@@ -17,11 +17,12 @@ async function nodes(root: string, n: number, extra: Partial<Parameters<typeof I
 
 /** Allocates, retrying while etcd is failing over (the caller's retry policy). */
 async function allocateRetrying(c: IdentityClient, labels: LabelSet): Promise<number> {
-  for (let i = 0; ; i++) {
+  const end = Date.now() + 30_000; // a failover on a loaded 2-core box can take a while
+  for (;;) {
     try {
       return (await c.allocate(labels)).id;
     } catch (err) {
-      if (!(err instanceof KvUnavailableError) || i > 50) throw err;
+      if (!(err instanceof KvUnavailableError) || Date.now() > end) throw err;
       await new Promise((r) => setTimeout(r, 100));
     }
   }
