@@ -1,8 +1,8 @@
 import { LRUCache } from 'lru-cache';
 import type { LabelSet } from './labels.js';
 import { RESERVED_LABEL_NAMES, reservedLabels } from './numeric.js';
-import { identityTokens, makeIdentityInfo, type IdentityInfo, type IdentitySelector, type MatchMemo } from './selector-kinds.js';
-import type { LabelSelector } from './selector.js';
+import { makeIdentityInfo, type IdentityInfo, type IdentitySelector, type MatchMemo } from './selector-kinds.js';
+import { labelToken, type LabelSelector } from './selector.js';
 
 /** Told when a cached selector's selection changes. `added` and `deleted` are disjoint. */
 export interface SelectionUser {
@@ -45,6 +45,8 @@ export interface SelectorCacheStats {
   memoSize: number;
 }
 
+const CLUSTER_TOKEN = 'kind:cluster';
+
 function addTo<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
   let s = m.get(k);
   if (s === undefined) m.set(k, (s = new Set()));
@@ -57,18 +59,33 @@ function removeFrom<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
   if (s.size === 0) m.delete(k);
 }
 
+/** What the cache keeps per identity: the identity, its index tokens, its match results. */
+interface Live {
+  readonly info: IdentityInfo;
+  /** Tokens it is indexed under in idsByToken (extended when a new label key gets indexed). */
+  readonly tokens: string[];
+  /** Selector canonical -> match result, for this identity's label set (created on first use). */
+  matches: Map<string, boolean> | undefined;
+  /** The first result, kept inline: most identities are evaluated by one or two selectors. */
+  firstSel: string | undefined;
+  firstMatch: boolean;
+}
+
 /**
  * Selector cache (Cilium's SelectorCache): maps each distinct selector to the identities it
- * selects. Both sides are indexed by tokens (label key=value, key presence, identity kind,
- * identity number) so an identity change only evaluates selectors that could match it and a
- * new selector only scans identities that could match it. Label-selector results are memoized
- * per (label set, selector) in an LRU bounded in label sets, so a label set seen again (an
- * identity re-created, an endpoint relabelled back) costs no matching. Pure and synchronous; users are notified after
- * the cache is fully updated, never while it is being mutated.
+ * selects. Both sides are indexed by tokens (label `key=value` for keys some selector indexes
+ * on, identity kind, reserved identity number) so an identity change only evaluates selectors
+ * that could match it and a new selector only scans identities that could match it.
+ * Label-selector results are memoized per label set: a live identity keeps its results, and a
+ * deleted identity's results move to an LRU bounded in label sets, so a label set seen again
+ * (an identity re-created, an endpoint relabelled back) costs no matching. Pure and
+ * synchronous; users are notified after the cache is fully updated, never while it mutates.
  */
 export class SelectorCache implements MatchMemo {
-  private readonly ids = new Map<number, IdentityInfo>();
+  private readonly ids = new Map<number, Live>();
   private readonly idsByToken = new Map<string, Set<number>>();
+  /** Label keys identities are indexed by (those some selector has asked for). */
+  private readonly indexedKeys = new Set<string>();
   private readonly selectors = new Map<string, Entry>();
   private readonly selectorsByToken = new Map<string, Set<Entry>>();
   /** Selectors without index tokens: evaluated for every identity. */
@@ -86,9 +103,25 @@ export class SelectorCache implements MatchMemo {
     }
   }
 
-  labelMatch(sel: LabelSelector, labels: LabelSet): boolean {
-    let results = this.memo.get(labels.canonical);
-    if (results === undefined) this.memo.set(labels.canonical, (results = new Map()));
+  labelMatch(sel: LabelSelector, labels: LabelSet, info?: IdentityInfo): boolean {
+    let results: Map<string, boolean> | undefined;
+    const live = info === undefined ? undefined : this.ids.get(info.id);
+    if (live !== undefined && live.info === info) {
+      if (live.firstSel === sel.canonical) {
+        this.hitCount++;
+        return live.firstMatch;
+      }
+      if (live.firstSel === undefined && live.matches === undefined) {
+        this.matchCount++;
+        live.firstSel = sel.canonical;
+        live.firstMatch = sel.matches(labels);
+        return live.firstMatch;
+      }
+      results = live.matches ??= new Map();
+    } else {
+      results = this.memo.get(labels.canonical);
+      if (results === undefined) this.memo.set(labels.canonical, (results = new Map()));
+    }
     const hit = results.get(sel.canonical);
     if (hit !== undefined) {
       this.hitCount++;
@@ -101,11 +134,11 @@ export class SelectorCache implements MatchMemo {
   }
 
   identity(id: number): IdentityInfo | undefined {
-    return this.ids.get(id);
+    return this.ids.get(id)?.info;
   }
 
-  identities(): IterableIterator<IdentityInfo> {
-    return this.ids.values();
+  *identities(): IterableIterator<IdentityInfo> {
+    for (const l of this.ids.values()) yield l.info;
   }
 
   get(canonical: string): CachedSelector | undefined {
@@ -125,9 +158,10 @@ export class SelectorCache implements MatchMemo {
     let e = this.selectors.get(selector.canonical);
     if (e === undefined) {
       const tokens = selector.indexTokens();
+      this.ensureIndexed(tokens);
       e = { selector, canonical: selector.canonical, selections: new Set(), users: new Set(), tokens };
       for (const id of this.candidateIds(tokens)) {
-        const info = this.ids.get(id)!;
+        const info = this.ids.get(id)!.info;
         if (selector.matches(info, this)) e.selections.add(id);
       }
       this.selectors.set(e.canonical, e);
@@ -156,7 +190,9 @@ export class SelectorCache implements MatchMemo {
    */
   updateIdentities(added: Iterable<readonly [number, LabelSet]>, deleted: Iterable<number> = []): SelectionChange[] {
     if (this.notifying) throw new Error('SelectorCache.updateIdentities called from a selection notification');
-    const upserts = new Map<number, LabelSet>(added);
+    const upserts = Array.isArray(added) ? (added as readonly (readonly [number, LabelSet])[]) : [...added];
+    const upserted = new Set<number>();
+    for (const [id] of upserts) upserted.add(id);
     const before = new Map<Entry, { add: Set<number>; del: Set<number> }>();
     const track = (e: Entry): { add: Set<number>; del: Set<number> } => {
       let t = before.get(e);
@@ -164,7 +200,7 @@ export class SelectorCache implements MatchMemo {
       return t;
     };
     for (const id of deleted) {
-      if (upserts.has(id)) continue;
+      if (upserted.has(id)) continue;
       const old = this.ids.get(id);
       if (old === undefined) continue;
       for (const e of this.candidateSelectors(old)) {
@@ -177,24 +213,23 @@ export class SelectorCache implements MatchMemo {
     }
     for (const [id, labels] of upserts) {
       const old = this.ids.get(id);
-      if (old !== undefined && old.labels.equals(labels)) continue;
-      const info = makeIdentityInfo(id, labels);
-      const was = new Set<Entry>();
+      if (old !== undefined && old.info.labels.equals(labels)) continue;
+      const was: Entry[] = [];
       if (old !== undefined) {
-        for (const e of this.candidateSelectors(old)) if (e.selections.has(id)) was.add(e);
+        for (const e of this.candidateSelectors(old)) if (e.selections.has(id)) was.push(e);
         this.removeIdentity(old);
       }
-      this.insertIdentity(info);
-      const now = new Set<Entry>();
-      for (const e of this.candidateSelectors(info)) if (e.selector.matches(info, this)) now.add(e);
+      const live = this.insertIdentity(makeIdentityInfo(id, labels));
+      const now: Entry[] = [];
+      for (const e of this.candidateSelectors(live)) if (e.selector.matches(live.info, this)) now.push(e);
       for (const e of was) {
-        if (now.has(e)) continue;
+        if (now.includes(e)) continue;
         e.selections.delete(id);
         const t = track(e);
         if (!t.add.delete(id)) t.del.add(id);
       }
       for (const e of now) {
-        if (was.has(e)) continue;
+        if (was.includes(e)) continue;
         e.selections.add(id);
         const t = track(e);
         if (!t.del.delete(id)) t.add.add(id);
@@ -214,27 +249,78 @@ export class SelectorCache implements MatchMemo {
     return changes;
   }
 
-  private insertIdentity(info: IdentityInfo): void {
-    this.ids.set(info.id, info);
-    for (const t of identityTokens(info)) addTo(this.idsByToken, t, info.id);
+  /**
+   * Index tokens of an identity. Label tokens only for keys some selector has indexed on
+   * (labels nobody selects on, such as unique ids, cost nothing); `kind:cluster` is left out
+   * of idsByToken: it would hold nearly every identity, and the few selectors indexed on it
+   * (`{}`, NotIn-only) scan `ids` once when they are first populated.
+   */
+  private tokensOf(info: IdentityInfo): string[] {
+    const out: string[] = [];
+    for (const l of info.labels.labels) if (this.indexedKeys.has(l.key)) out.push(labelToken(l.key, l.value));
+    out.push(`kind:${info.kind}`);
+    if (info.kind === 'reserved') out.push(`id:${info.id}`);
+    return out;
   }
 
-  private removeIdentity(info: IdentityInfo): void {
-    this.ids.delete(info.id);
-    for (const t of identityTokens(info)) removeFrom(this.idsByToken, t, info.id);
+  /** Starts indexing identities by the label keys of `tokens` (one scan per new key, ever). */
+  private ensureIndexed(tokens: readonly string[] | undefined): void {
+    for (const t of tokens ?? []) {
+      if (!t.startsWith('kv:')) continue;
+      const key = t.slice(3, t.indexOf('='));
+      if (this.indexedKeys.has(key)) continue;
+      this.indexedKeys.add(key);
+      for (const live of this.ids.values()) {
+        const l = live.info.labels.get(key);
+        if (l === undefined) continue;
+        const tok = labelToken(key, l.value);
+        live.tokens.push(tok);
+        addTo(this.idsByToken, tok, live.info.id);
+      }
+    }
+  }
+
+  private insertIdentity(info: IdentityInfo): Live {
+    // A label set seen before brings its memoized results back from the LRU.
+    const live: Live = { info, tokens: this.tokensOf(info), matches: this.memo.get(info.labels.canonical), firstSel: undefined, firstMatch: false };
+    this.ids.set(info.id, live);
+    for (const t of live.tokens) if (t !== CLUSTER_TOKEN) addTo(this.idsByToken, t, info.id);
+    return live;
+  }
+
+  private removeIdentity(live: Live): void {
+    this.ids.delete(live.info.id);
+    for (const t of live.tokens) if (t !== CLUSTER_TOKEN) removeFrom(this.idsByToken, t, live.info.id);
+    let m = live.matches;
+    if (live.firstSel !== undefined) (m ??= new Map()).set(live.firstSel, live.firstMatch);
+    if (m !== undefined && m.size > 0) this.memo.set(live.info.labels.canonical, m);
   }
 
   private candidateIds(tokens: readonly string[] | undefined): Iterable<number> {
     if (tokens === undefined) return [...this.ids.keys()];
-    if (tokens.length === 1) return this.idsByToken.get(tokens[0]!) ?? [];
+    if (tokens.length === 1 && tokens[0] !== CLUSTER_TOKEN) return this.idsByToken.get(tokens[0]!) ?? [];
     const out = new Set<number>();
-    for (const t of tokens) for (const id of this.idsByToken.get(t) ?? []) out.add(id);
+    for (const t of tokens) {
+      if (t === CLUSTER_TOKEN) {
+        for (const live of this.ids.values()) if (live.info.kind === 'cluster') out.add(live.info.id);
+      } else for (const id of this.idsByToken.get(t) ?? []) out.add(id);
+    }
     return out;
   }
 
-  private candidateSelectors(info: IdentityInfo): Set<Entry> {
-    const out = new Set<Entry>(this.unindexed);
-    for (const t of identityTokens(info)) for (const e of this.selectorsByToken.get(t) ?? []) out.add(e);
-    return out;
+  private candidateSelectors(live: Live): Iterable<Entry> {
+    let out: Set<Entry> | undefined = this.unindexed.size > 0 ? new Set(this.unindexed) : undefined;
+    let single: Set<Entry> | undefined;
+    for (const t of live.tokens) {
+      const bucket = this.selectorsByToken.get(t);
+      if (bucket === undefined) continue;
+      if (out === undefined && single === undefined) {
+        single = bucket;
+        continue;
+      }
+      out ??= new Set(single);
+      for (const e of bucket) out.add(e);
+    }
+    return out ?? single ?? [];
   }
 }

@@ -45,9 +45,12 @@ export function identityTokens(info: IdentityInfo): string[] {
   return out;
 }
 
-/** Label-selector match memo (bounded LRU in the cache); `undefined` means "not memoized". */
+/**
+ * Label-selector match memo (the selector cache). `info`, when given, is the identity the
+ * labels belong to, so the memo can keep the results with it.
+ */
 export interface MatchMemo {
-  labelMatch(sel: LabelSelector, labels: LabelSet): boolean;
+  labelMatch(sel: LabelSelector, labels: LabelSet, info?: IdentityInfo): boolean;
 }
 
 /**
@@ -82,7 +85,7 @@ export class EndpointSelector implements IdentitySelector {
   }
   matches(info: IdentityInfo, memo: MatchMemo): boolean {
     if (info.kind !== 'cluster' && !(info.kind === 'reserved' && this.selector.requiresReserved)) return false;
-    return memo.labelMatch(this.selector, info.labels);
+    return memo.labelMatch(this.selector, info.labels, info);
   }
 }
 

@@ -29,11 +29,6 @@ function sameRules(a: readonly string[], b: readonly string[]): boolean {
   return true;
 }
 
-/** The identity part of a policy key string (`identity/direction/...`). */
-function identityOf(ks: string): number {
-  return Number(ks.slice(0, ks.indexOf('/')));
-}
-
 /**
  * The policy of one local endpoint, kept current incrementally. It is a user of the selectors
  * its rules reference: a selection change marks only the affected identities dirty, and
@@ -48,7 +43,9 @@ export class EndpointPolicy implements SelectionUser {
   private filtersBySelector = new Map<CachedSelector, FilterSpec[]>();
   private wildcardFilters: FilterSpec[] = [];
   private wildcard: WildcardSummary = EMPTY_WILDCARD;
-  private readonly state = new Map<number, Map<string, DesiredEntry>>();
+  /** Every entry by key string, and the key strings of each identity (one string when single). */
+  private readonly state = new Map<string, DesiredEntry>();
+  private readonly keysById = new Map<number, string | string[]>();
   /** Key string -> the entry as last flushed (null = absent then). */
   private readonly pending = new Map<string, DesiredEntry | null>();
   private readonly dirtyIds = new Set<number>();
@@ -116,7 +113,7 @@ export class EndpointPolicy implements SelectionUser {
     }
     this.setIdentity(0, wildEntries);
     for (const [id, fs] of perId) this.setIdentity(id, resolveIdentity(id, this.id, fs, this.wildcard, this.proxyPortFor));
-    for (const id of [...this.state.keys()]) if (id !== 0 && !perId.has(id)) this.setIdentity(id, new Map());
+    for (const id of [...this.keysById.keys()]) if (id !== 0 && !perId.has(id)) this.setIdentity(id, new Map());
     this.dirtyIds.clear();
     this.needsFull = false;
   }
@@ -134,25 +131,35 @@ export class EndpointPolicy implements SelectionUser {
     for (const cs of this.filtersBySelector.keys()) this.cache.removeUser(cs, this);
     this.filtersBySelector = new Map();
     this.wildcardFilters = [];
-    for (const id of [...this.state.keys()]) this.setIdentity(id, new Map());
+    for (const id of [...this.keysById.keys()]) this.setIdentity(id, new Map());
     this.dirtyIds.clear();
   }
 
-  private *filtersFor(id: number): Iterable<FilterSpec> {
-    for (const [cs, fs] of this.filtersBySelector) if (cs.selections.has(id)) yield* fs;
+  private filtersFor(id: number): FilterSpec[] {
+    const out: FilterSpec[] = [];
+    for (const [cs, fs] of this.filtersBySelector) if (cs.selections.has(id)) for (const f of fs) out.push(f);
+    return out;
   }
 
   private setIdentity(id: number, next: Map<string, DesiredEntry>): void {
-    const prev = this.state.get(id);
-    if (prev !== undefined) {
-      for (const [ks, e] of prev) if (!next.has(ks)) this.touch(ks, e);
+    const prevKeys = this.keysById.get(id);
+    if (prevKeys !== undefined) {
+      for (const ks of typeof prevKeys === 'string' ? [prevKeys] : prevKeys) {
+        if (next.has(ks)) continue;
+        this.touch(ks, this.state.get(ks));
+        this.state.delete(ks);
+      }
     }
     for (const [ks, e] of next) {
-      const p = prev?.get(ks);
-      if (p === undefined || !sameEntry(p, e) || !sameRules(p.rules, e.rules)) this.touch(ks, p);
+      const p = this.state.get(ks);
+      if (p === undefined || !sameEntry(p, e) || !sameRules(p.rules, e.rules)) {
+        this.touch(ks, p);
+        this.state.set(ks, e);
+      }
     }
-    if (next.size === 0) this.state.delete(id);
-    else this.state.set(id, next);
+    if (next.size === 0) this.keysById.delete(id);
+    else if (next.size === 1) this.keysById.set(id, next.keys().next().value!);
+    else this.keysById.set(id, [...next.keys()]);
   }
 
   private touch(ks: string, before: DesiredEntry | undefined): void {
@@ -165,7 +172,7 @@ export class EndpointPolicy implements SelectionUser {
     const deleted: PolicyKey[] = [];
     for (const [ks, p] of this.pending) {
       const before = p ?? undefined;
-      const now = this.state.get(identityOf(ks))?.get(ks);
+      const now = this.state.get(ks);
       if (sameEntry(before, now)) continue;
       if (now !== undefined) added.push(now);
       else deleted.push(before!.key);
@@ -180,17 +187,17 @@ export class EndpointPolicy implements SelectionUser {
 
   /** Every current entry. */
   *entries(): IterableIterator<DesiredEntry> {
-    for (const m of this.state.values()) yield* m.values();
+    yield* this.state.values();
   }
 
   get size(): number {
-    let n = 0;
-    for (const m of this.state.values()) n += m.size;
-    return n;
+    return this.state.size;
   }
 
   entriesFor(identity: number): ReadonlyMap<string, DesiredEntry> | undefined {
-    return this.state.get(identity);
+    const keys = this.keysById.get(identity);
+    if (keys === undefined) return undefined;
+    return new Map((typeof keys === 'string' ? [keys] : keys).map((ks) => [ks, this.state.get(ks)!]));
   }
 
   wildcardFilterList(): readonly FilterSpec[] {

@@ -65,9 +65,21 @@ function withIdentity(k: PolicyKey, identity: number): PolicyKey {
   return { identity, direction: k.direction, protocol: k.protocol, port: k.port, portPrefixLen: k.portPrefixLen };
 }
 
-/** Sorted and unique (rule lists are tiny; most have one element). */
-function uniqueSorted(xs: string[]): string[] {
-  if (xs.length < 2) return xs;
+/** One shared frozen array per single rule ref: most entries come from one rule. */
+const singleRuleLists = new Map<string, readonly string[]>();
+
+/** Sorted and unique (rule lists are tiny; most have one element, shared). */
+function uniqueSorted(xs: string[]): readonly string[] {
+  if (xs.length === 1 || (xs.length > 1 && xs.every((x) => x === xs[0]))) {
+    const r = xs[0]!;
+    let shared = singleRuleLists.get(r);
+    if (shared === undefined) {
+      if (singleRuleLists.size > 100_000) singleRuleLists.clear();
+      singleRuleLists.set(r, (shared = Object.freeze([r])));
+    }
+    return shared;
+  }
+  if (xs.length === 0) return xs;
   return [...new Set(xs)].sort();
 }
 

@@ -14,9 +14,9 @@ export interface PolicyIssue {
 export function formatIssue(i: PolicyIssue): string {
   const where = [`document ${i.document}`];
   if (i.rule !== undefined) where.push(`rule ${i.rule}`);
-  const field = i.path === '' ? '' : ` ${i.path}`;
   const line = i.line === undefined ? '' : ` (line ${i.line})`;
-  return `${i.file}: ${where.join(', ')}:${field}${line}: ${i.message}`;
+  if (i.path === '') return `${i.file}: ${where.join(', ')}${line}: ${i.message}`;
+  return `${i.file}: ${where.join(', ')}: ${i.path}${line}: ${i.message}`;
 }
 
 /** A policy file that is rejected whole; `issues` lists every problem found. */

@@ -104,6 +104,21 @@ ingressDeny:
     expect(e.ipcache()).toEqual([]);
     expect(r2.revision).toBe(2);
   });
+  it('an empty flush reports nothing; a change undone before the flush reports nothing', () => {
+    const e = setup();
+    e.upsertPolicy('p', rules('endpointSelector: {matchLabels: {app: svc0}}\ningress: [{fromEndpoints: [{matchLabels: {team: a}}]}]\n'));
+    e.flush();
+    const empty = e.flush();
+    expect(empty.endpoints.size + empty.ipcache.added.length + empty.ipcache.deleted.length).toBe(0);
+    e.updateIdentities([[302, ls('team=a')]]);
+    e.updateIdentities([], [302]);
+    e.upsertPolicy('q', rules('endpointSelector: {matchLabels: {app: svc0}}\negress: [{toCIDR: [10.0.0.0/8]}]\n'));
+    e.deletePolicy('q');
+    const undone = e.flush();
+    expect(undone.endpoints.size).toBe(0);
+    expect(undone.ipcache).toEqual({ added: [], deleted: [] });
+    expect(undone.revision).toBe(3);
+  });
   it('endpoint removal deletes all its entries and reports it', () => {
     const e = setup();
     e.flush();

@@ -85,6 +85,7 @@ const ruleArb = fc.record(
     ingressDeny: fc.array(elementArb('ingress', true), { maxLength: 1 }),
     egress: fc.array(elementArb('egress', false), { maxLength: 2 }),
     egressDeny: fc.array(elementArb('egress', true), { maxLength: 1 }),
+    enableDefaultDeny: fc.record({ ingress: fc.boolean(), egress: fc.boolean() }, { requiredKeys: [] }),
   },
   { requiredKeys: ['endpointSelector'] },
 );
@@ -189,7 +190,7 @@ function run(ops: readonly Op[], flushAfter: (i: number) => boolean): void {
 }
 
 const seqArb = fc.array(opArb, { minLength: 1, maxLength: 25 });
-const NUM_RUNS = 150;
+const NUM_RUNS = Number(process.env['WARD_PROPERTY_RUNS'] ?? 200);
 
 describe('incremental map state equals a full recompute', () => {
   it('flushing after every change', () => {
