@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { ApiValidationError, resolveNetns, validateAddEndpoint } from './validate.js';
+
+describe('validateAddEndpoint', () => {
+  it('accepts a good request and normalises netns names to paths', () => {
+    const v = validateAddEndpoint({ name: 'web-1', labels: ['app=web', 'k8s:env=prod'], netns: 'ns1', ip: '10.0.0.5' });
+    expect(v.name).toBe('web-1');
+    expect(v.labels.toStrings()).toEqual(['app=web', 'k8s:env=prod']);
+    expect(v.netns).toBe('/run/netns/ns1');
+    expect(resolveNetns('/proc/1/ns/net')).toBe('/proc/1/ns/net');
+  });
+
+  it.each([
+    [[], /JSON object/],
+    [{ name: 'Web', labels: ['a=b'], netns: 'x' }, /name "Web"/],
+    [{ name: 'w', labels: [], netns: 'x' }, /labels must be/],
+    [{ name: 'w', labels: ['a=b', 'a=c'], netns: 'x' }, /labels:.*twice/],
+    [{ name: 'w', labels: ['reserved:host'], netns: 'x' }, /belong to ward/],
+    [{ name: 'w', labels: ['a=b'], netns: '../x' }, /absolute/],
+    [{ name: 'w', labels: ['a=b'], netns: '/run/netns/../x' }, /normalised/],
+    [{ name: 'w', labels: ['a=b'], netns: 'x', ip: 5 }, /ip must be a string/],
+    [{ name: 'w', labels: ['a=b'], netns: 'x', extra: 1 }, /unknown field "extra"/],
+  ])('refuses %j', (body, msg) => {
+    expect(() => validateAddEndpoint(body)).toThrow(ApiValidationError);
+    expect(() => validateAddEndpoint(body)).toThrow(msg);
+  });
+});

@@ -1,0 +1,58 @@
+import { isAbsolute, normalize } from 'node:path';
+import { LabelSet, WardError } from '../../identity/index.js';
+import { ENDPOINT_NAME_RE } from '../endpoint/index.js';
+
+/** A request body the API refuses (HTTP 400). */
+export class ApiValidationError extends WardError {}
+
+export interface ValidAddEndpoint {
+  readonly name: string;
+  readonly labels: LabelSet;
+  /** Absolute netns path. */
+  readonly netns: string;
+  readonly ip?: string;
+}
+
+const NETNS_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
+const KEYS = new Set(['name', 'labels', 'netns', 'ip']);
+
+export function validateEndpointName(name: unknown): string {
+  if (typeof name !== 'string' || !ENDPOINT_NAME_RE.test(name)) {
+    throw new ApiValidationError(`name ${JSON.stringify(name)} must be 1-63 lowercase letters, digits, '.', '_' or '-', starting and ending alphanumeric`);
+  }
+  return name;
+}
+
+/** A netns name means /run/netns/NAME; a path must be absolute and normalised. */
+export function resolveNetns(v: unknown): string {
+  if (typeof v !== 'string' || v === '') throw new ApiValidationError('netns must be a namespace name or an absolute path');
+  if (!v.includes('/')) {
+    if (!NETNS_NAME_RE.test(v)) throw new ApiValidationError(`netns name ${JSON.stringify(v)} has characters outside [A-Za-z0-9._-]`);
+    return `/run/netns/${v}`;
+  }
+  if (!isAbsolute(v) || normalize(v) !== v) throw new ApiValidationError(`netns path ${JSON.stringify(v)} must be absolute and normalised`);
+  return v;
+}
+
+/** Checks a POST /v1/endpoints body; every problem names its field. */
+export function validateAddEndpoint(body: unknown): ValidAddEndpoint {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApiValidationError('body must be a JSON object');
+  const o = body as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!KEYS.has(k)) throw new ApiValidationError(`unknown field ${JSON.stringify(k)} (known: ${[...KEYS].join(', ')})`);
+  const name = validateEndpointName(o['name']);
+  const raw = o['labels'];
+  if (!Array.isArray(raw) || raw.length === 0 || raw.length > 64 || !raw.every((l) => typeof l === 'string' && l.length <= 256)) {
+    throw new ApiValidationError('labels must be a list of 1-64 strings like "app=web"');
+  }
+  let labels: LabelSet;
+  try {
+    labels = LabelSet.parse(raw as string[]);
+  } catch (err) {
+    throw new ApiValidationError(`labels: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  if (labels.labels.some((l) => l.source === 'reserved' || l.source === 'cidr')) throw new ApiValidationError('labels: sources reserved: and cidr: belong to ward');
+  const netns = resolveNetns(o['netns']);
+  const ip = o['ip'];
+  if (ip !== undefined && typeof ip !== 'string') throw new ApiValidationError('ip must be a string like "10.200.1.5"');
+  return { name, labels, netns, ...(ip !== undefined ? { ip } : {}) };
+}
