@@ -3,6 +3,8 @@ export const Reason = {
   policyAllow: 1,
   ctEstablished: 2,
   ctReply: 3,
+  proxyRedirect: 4,
+  fromProxy: 5,
   dropPolicy: 130,
   dropPolicyDeny: 131,
   dropIpv6: 132,
@@ -12,6 +14,7 @@ export const Reason = {
   dropLockdown: 136,
   dropUnsupportedL3: 137,
   dropFragment: 138,
+  dropNoProxy: 139,
   eventsLost: 255,
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
@@ -20,6 +23,8 @@ const NAMES: Record<number, string> = {
   1: 'policy-allow',
   2: 'ct-established',
   3: 'ct-reply',
+  4: 'proxy-redirect',
+  5: 'from-proxy',
   130: 'policy-denied',
   131: 'policy-deny-rule',
   132: 'ipv6-not-enforced',
@@ -29,6 +34,7 @@ const NAMES: Record<number, string> = {
   136: 'endpoint-lockdown',
   137: 'unsupported-l3',
   138: 'ip-fragment',
+  139: 'no-proxy-listener',
   255: 'events-lost',
 };
 

@@ -8,3 +8,11 @@ import { ebpf } from './napi/index.js';
 export function transparentListen(opts: { address?: string; port: number; backlog?: number; netns?: string }): number {
   return native(() => ebpf().transparentListen(opts));
 }
+
+/**
+ * An unconnected TCP socket with SO_MARK `mark` (created in `netns`), as an fd that Node adopts
+ * with `new net.Socket({ fd })` and then connects: the proxy's upstream connections.
+ */
+export function markedSocket(opts: { mark: number; netns?: string }): number {
+  return native(() => ebpf().markedSocket(opts));
+}

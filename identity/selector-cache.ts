@@ -141,6 +141,11 @@ export class SelectorCache implements MatchMemo {
     for (const l of this.ids.values()) yield l.info;
   }
 
+  /** Every cached selector (read-only views; `ward policy selectors`). */
+  *cachedSelectors(): IterableIterator<CachedSelector> {
+    yield* this.selectors.values();
+  }
+
   get(canonical: string): CachedSelector | undefined {
     return this.selectors.get(canonical);
   }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# ward's main job on an embedded default: setup, then `ward dev demo` (local etcd, sample
-# identities from two nodes, `ward identity list`, the sample policy's connectivity matrix).
+# ward's main job: setup, then `ward dev up` on the sample cluster file: a local etcd, two hosts
+# (network namespaces on a bridge) with an agent each, four workloads, the connectivity matrix
+# before and after the sample policy. The cluster stays up: `npx ward dev exec WORKLOAD -- CMD`,
+# `npx ward dev status`, `npx ward dev down`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec node bin/ward.js dev demo "$@"
+exec node bin/ward.js dev up -f examples/cluster.yaml "$@"

@@ -1,6 +1,6 @@
 import { request } from 'node:http';
 import { WardError } from '../../identity/index.js';
-import type { AddEndpointRequest, EndpointJson, StatusJson } from './types.js';
+import type { AddEndpointRequest, EndpointJson, StatusJson, TraceRequest, TraceResult } from './types.js';
 
 /** The agent answered with an error, or could not be reached (`status` 0). */
 export class ApiClientError extends WardError {
@@ -58,6 +58,10 @@ export class ApiClient {
     });
   }
 
+  /** GET of a JSON route (the observability commands' routes live in their own files). */
+  getJson<T>(path: string): Promise<T> {
+    return this.call('GET', path);
+  }
   status(): Promise<StatusJson> {
     return this.call('GET', '/v1/status');
   }
@@ -69,6 +73,9 @@ export class ApiClient {
   }
   addEndpoint(req: AddEndpointRequest): Promise<EndpointJson> {
     return this.call('POST', '/v1/endpoints', req);
+  }
+  tracePolicy(req: TraceRequest): Promise<TraceResult> {
+    return this.call('POST', '/v1/policy/trace', req);
   }
   async deleteEndpoint(name: string): Promise<void> {
     await this.call<undefined>('DELETE', `/v1/endpoints/${encodeURIComponent(name)}`);

@@ -5,8 +5,9 @@ import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { WardError } from '../../identity/index.js';
 import { EndpointError } from '../endpoint/index.js';
+import { TraceInputError, type TraceQuery, type TraceResult } from '../calc/index.js';
 import type { EndpointJson, StatusJson } from './types.js';
-import { ApiValidationError, validateAddEndpoint, validateEndpointName, type ValidAddEndpoint } from './validate.js';
+import { ApiValidationError, validateAddEndpoint, validateEndpointName, validateTraceRequest, type ValidAddEndpoint } from './validate.js';
 
 /** What the API serves; the agent implements it. */
 export interface ApiHandler {
@@ -15,6 +16,8 @@ export interface ApiHandler {
   getEndpoint(name: string): EndpointJson | undefined;
   addEndpoint(req: ValidAddEndpoint): Promise<EndpointJson>;
   deleteEndpoint(name: string): Promise<void>;
+  /** Online `ward policy trace` on the live engine and ipcache (TraceInputError: 400). */
+  tracePolicy(q: TraceQuery): TraceResult;
 }
 
 /** The API socket could not be opened. */
@@ -42,6 +45,12 @@ class HttpError extends WardError {
     super(message);
   }
 }
+
+/** Result of an ApiRoute: not this route (try the next), or the route answered `res` itself. */
+export const NOT_MINE = Symbol('not mine');
+export const STREAMED = Symbol('streamed');
+/** A feature's own routes (agent/api/*-routes.ts): NOT_MINE, STREAMED, or the JSON body (undefined: 204). */
+export type ApiRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<unknown>;
 
 function readJson(req: IncomingMessage): Promise<unknown> {
   return new Promise((resolve, reject) => {
@@ -72,16 +81,23 @@ function readJson(req: IncomingMessage): Promise<unknown> {
  * the umask at bind time, so there is no window with wider permissions).
  *
  *   GET /v1/status   GET /v1/endpoints   GET|DELETE /v1/endpoints/NAME   POST /v1/endpoints
+ *   POST /v1/policy/trace
  */
 export class ApiServer {
   private server: Server | undefined;
   private closed = false;
+  private readonly extraRoutes: ApiRoute[] = [];
 
   constructor(
     private readonly socketPath: string,
     private readonly handler: ApiHandler,
     private readonly log: Logger,
   ) {}
+
+  /** Registers a feature's routes; tried before the built-in ones. */
+  addRoute(route: ApiRoute): void {
+    this.extraRoutes.push(route);
+  }
 
   async listen(): Promise<void> {
     mkdirSync(dirname(this.socketPath), { recursive: true, mode: 0o755 });
@@ -107,12 +123,17 @@ export class ApiServer {
     let status = 200;
     let body: unknown;
     try {
-      body = await this.route(req);
+      body = await this.route(req, res);
+      if (body === STREAMED) return;
       if (body === undefined) status = 204;
-      else if (req.method === 'POST') status = 201;
+      else if (req.method === 'POST' && !(req.url ?? '').startsWith('/v1/policy/')) status = 201; // a trace creates nothing
     } catch (err) {
-      status = err instanceof HttpError ? err.status : err instanceof ApiValidationError ? 400 : err instanceof EndpointError ? err.status : 500;
+      status = err instanceof HttpError ? err.status : err instanceof ApiValidationError || err instanceof TraceInputError ? 400 : err instanceof EndpointError ? err.status : 500;
       body = { error: err instanceof Error ? err.message : String(err) };
+      if (res.headersSent) {
+        res.end(); // a stream that failed midway
+        return;
+      }
       if (status >= 500) this.log.error({ err, method: req.method, url: req.url }, 'api request failed');
     }
     const text = body === undefined ? '' : `${JSON.stringify(body)}\n`;
@@ -121,8 +142,12 @@ export class ApiServer {
     this.log.debug({ method: req.method, url: req.url, status, ms: Date.now() - started }, 'api request');
   }
 
-  private async route(req: IncomingMessage): Promise<unknown> {
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
     const url = new URL(req.url ?? '/', 'http://ward');
+    for (const r of this.extraRoutes) {
+      const b = await r(req, res, url);
+      if (b !== NOT_MINE) return b;
+    }
     const parts = url.pathname.split('/').filter((p) => p !== '');
     const m = req.method ?? 'GET';
     if (parts[0] !== 'v1') throw new HttpError(404, `no route ${url.pathname}`);
@@ -147,6 +172,11 @@ export class ApiServer {
         return undefined;
       }
       throw new HttpError(405, `${m} not allowed on /v1/endpoints/NAME`);
+    }
+    if (parts[1] === 'policy' && parts[2] === 'trace' && parts.length === 3) {
+      if (m !== 'POST') throw new HttpError(405, `${m} not allowed on /v1/policy/trace`);
+      if (!(req.headers['content-type'] ?? '').startsWith('application/json')) throw new HttpError(415, 'content-type must be application/json');
+      return this.handler.tracePolicy(validateTraceRequest(await readJson(req)));
     }
     throw new HttpError(404, `no route ${m} ${url.pathname}`);
   }

@@ -1,5 +1,9 @@
 /** JSON shapes of the local API (unix socket). The CLI imports only this file and client.ts. */
 
+import type { TraceProtocol } from '../calc/index.js';
+
+export type { TraceResult } from '../calc/index.js';
+
 export interface AddEndpointRequest {
   readonly name: string;
   /** `k=v` or `source:k=v`. */
@@ -48,10 +52,23 @@ export interface StatusJson {
   readonly policyRevision: number;
   readonly ipcacheEntries: number;
   readonly lockedDownEndpoints: readonly string[];
+  /** The agent process's memory (bytes), as process.memoryUsage() reports it. */
+  readonly memory?: { readonly rss: number; readonly heapTotal: number; readonly heapUsed: number; readonly external: number; readonly arrayBuffers: number };
   /** The fullest endpoint policy map (none without endpoints). */
   readonly policyMapPressure?: { readonly endpoint: string; readonly entries: number; readonly capacity: number };
 }
 
 export interface ApiErrorJson {
   readonly error: string;
+}
+
+/** POST /v1/policy/trace: the same question as the offline `ward policy trace`, on live state. */
+export interface TraceRequest {
+  /** Local endpoint name, an IPv4 address (local or remote endpoint, node, CIDR), host, remote-node or world. */
+  readonly from: string;
+  readonly to: string;
+  readonly dport: number;
+  /** Default TCP. */
+  readonly protocol?: TraceProtocol;
+  readonly http?: { readonly method: string; readonly path: string; readonly host?: string; readonly headers: readonly (readonly [string, string])[] };
 }

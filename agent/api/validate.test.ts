@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ApiValidationError, resolveNetns, validateAddEndpoint } from './validate.js';
+import { ApiValidationError, resolveNetns, validateAddEndpoint, validateTraceRequest } from './validate.js';
 
 describe('validateAddEndpoint', () => {
   it('accepts a good request and normalises netns names to paths', () => {
@@ -23,5 +23,20 @@ describe('validateAddEndpoint', () => {
   ])('refuses %j', (body, msg) => {
     expect(() => validateAddEndpoint(body)).toThrow(ApiValidationError);
     expect(() => validateAddEndpoint(body)).toThrow(msg);
+  });
+});
+
+describe('validateTraceRequest', () => {
+  it('accepts a trace question and defaults the protocol', () => {
+    expect(validateTraceRequest({ from: 'web', to: '10.1.0.5', dport: 80 })).toEqual({ from: 'web', to: '10.1.0.5', dport: 80, protocol: 'TCP' });
+    expect(validateTraceRequest({ from: 'world', to: 'db', dport: 0, protocol: 'ANY', http: { method: 'GET', path: '/x', headers: [['A', 'b']] } }).http).toEqual({ method: 'GET', path: '/x', headers: [['A', 'b']] });
+  });
+
+  it('names the bad field', () => {
+    expect(() => validateTraceRequest({ from: 'web', to: 'db', dport: 70000 })).toThrow(/dport/);
+    expect(() => validateTraceRequest({ from: 'web', to: 'db', dport: 1, protocol: 'ICMP' })).toThrow(/protocol/);
+    expect(() => validateTraceRequest({ from: '', to: 'db', dport: 1 })).toThrow(/from/);
+    expect(() => validateTraceRequest({ from: 'a', to: 'b', dport: 1, extra: 1 })).toThrow(/unknown field "extra"/);
+    expect(() => validateTraceRequest({ from: 'a', to: 'b', dport: 1, http: { headers: 'x' } })).toThrow(/http.headers/);
   });
 });

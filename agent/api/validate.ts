@@ -1,6 +1,8 @@
 import { isAbsolute, normalize } from 'node:path';
 import { LabelSet, WardError } from '../../identity/index.js';
+import type { TraceQuery } from '../calc/index.js';
 import { ENDPOINT_NAME_RE } from '../endpoint/index.js';
+import type { HttpRequest } from '../policy/index.js';
 
 /** A request body the API refuses (HTTP 400). */
 export class ApiValidationError extends WardError {}
@@ -55,4 +57,41 @@ export function validateAddEndpoint(body: unknown): ValidAddEndpoint {
   const ip = o['ip'];
   if (ip !== undefined && typeof ip !== 'string') throw new ApiValidationError('ip must be a string like "10.200.1.5"');
   return { name, labels, netns, ...(ip !== undefined ? { ip } : {}) };
+}
+
+const TRACE_KEYS = new Set(['from', 'to', 'dport', 'protocol', 'http']);
+const PEER_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,62}$/;
+
+/** Checks a POST /v1/policy/trace body; every problem names its field. */
+export function validateTraceRequest(body: unknown): TraceQuery {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApiValidationError('body must be a JSON object');
+  const o = body as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!TRACE_KEYS.has(k)) throw new ApiValidationError(`unknown field ${JSON.stringify(k)} (known: ${[...TRACE_KEYS].join(', ')})`);
+  const peer = (field: 'from' | 'to'): string => {
+    const v = o[field];
+    if (typeof v !== 'string' || !PEER_RE.test(v)) throw new ApiValidationError(`${field} must be an endpoint name, an IPv4 address, host, remote-node or world`);
+    return v;
+  };
+  const dport = o['dport'];
+  if (typeof dport !== 'number' || !Number.isInteger(dport) || dport < 0 || dport > 65535) throw new ApiValidationError('dport must be a port number 0..65535');
+  const proto = o['protocol'] ?? 'TCP';
+  if (proto !== 'TCP' && proto !== 'UDP' && proto !== 'SCTP' && proto !== 'ANY') throw new ApiValidationError('protocol must be TCP, UDP, SCTP or ANY');
+  const q: TraceQuery = { from: peer('from'), to: peer('to'), dport, protocol: proto };
+  const h = o['http'];
+  if (h === undefined) return q;
+  if (typeof h !== 'object' || h === null || Array.isArray(h)) throw new ApiValidationError('http must be an object {method, path, host?, headers}');
+  const r = h as Record<string, unknown>;
+  const str = (k: string, max: number): string | undefined => {
+    const v = r[k];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string' || v.length > max) throw new ApiValidationError(`http.${k} must be a string of at most ${max} characters`);
+    return v;
+  };
+  const headers = r['headers'] ?? [];
+  if (!Array.isArray(headers) || headers.length > 64 || !headers.every((x) => Array.isArray(x) && x.length === 2 && x.every((y) => typeof y === 'string' && y.length <= 4096))) {
+    throw new ApiValidationError('http.headers must be a list of at most 64 [name, value] string pairs');
+  }
+  const host = str('host', 1024);
+  const http: HttpRequest = { method: str('method', 32) ?? 'GET', path: str('path', 4096) ?? '/', ...(host !== undefined ? { host } : {}), headers: headers as [string, string][] };
+  return { ...q, http };
 }

@@ -24,7 +24,14 @@ interface OfflineEndpoint {
 export type TracePeer =
   | { readonly kind: 'endpoint'; readonly name: string; readonly identity: number; readonly labels: readonly string[]; readonly ip?: string }
   | { readonly kind: 'reserved'; readonly name: string; readonly identity: number }
-  | { readonly kind: 'address'; readonly ip: string; readonly identity: number; readonly prefix?: string };
+  | {
+      readonly kind: 'address';
+      readonly ip: string;
+      readonly identity: number;
+      readonly prefix?: string;
+      /** Online trace: labels of the cluster identity the live ipcache maps the address to (a remote endpoint). */
+      readonly labels?: readonly string[];
+    };
 
 export type TraceProtocol = 'TCP' | 'UDP' | 'SCTP' | 'ANY';
 
@@ -181,80 +188,92 @@ export class OfflineTrace {
   }
 
   trace(q: TraceQuery): TraceResult {
-    if (!Number.isInteger(q.dport) || q.dport < 0 || q.dport > 65535) throw new TraceInputError(`dport ${q.dport} is out of range 0..65535`);
-    const from = this.resolvePeer(q.from);
-    const to = this.resolvePeer(q.to);
-    const egress = this.side('egress', from, to.identity, q);
-    const ingress = this.side('ingress', to, from.identity, q);
-    const verdict = egress.verdict === 'allowed' && ingress.verdict === 'allowed' ? 'allowed' : 'denied';
-    return { verdict, from, to, dport: q.dport, protocol: q.protocol, egress, ingress };
+    checkDport(q.dport);
+    return traceEngine(this.engine, this.resolvePeer(q.from), this.resolvePeer(q.to), q);
   }
+}
 
-  private side(direction: 'egress' | 'ingress', local: TracePeer, remoteIdentity: number, q: TraceQuery): DirectionTrace {
-    if (local.kind !== 'endpoint') {
-      return { direction, endpoint: null, remoteIdentity, enforced: false, rules: [], verdict: 'allowed', reason: `${peerName(local)} is not a local endpoint: no ${direction} policy applies`, entries: [], proxyPort: 0 };
-    }
-    const view = this.engine.endpoint(local.name)!;
-    const dir = direction === 'ingress' ? Direction.ingress : Direction.egress;
-    const rules = view.rules
-      .filter((r) => (direction === 'ingress' ? r.rule.ingress.length + r.rule.ingressDeny.length : r.rule.egress.length + r.rule.egressDeny.length) > 0 || r.rule.defaultDeny[direction])
-      .map((r) => ruleRef(r.ref, r.rule.origin, r.rule.description));
-    const enforced = view.enforcement[direction];
-    const protos = q.protocol === 'ANY' ? (['TCP', 'UDP', 'SCTP'] as const) : [q.protocol];
-    let result: DirectionTrace | undefined;
-    for (const p of protos) {
-      const r = this.decide(direction, local.name, view.entries, dir, PROTOCOLS[p], q, remoteIdentity, enforced, rules, protos.length > 1 ? p : undefined);
-      if (result === undefined || (result.verdict === 'allowed' && r.verdict === 'denied')) result = r;
-    }
-    return result!;
-  }
+function checkDport(dport: number): void {
+  if (!Number.isInteger(dport) || dport < 0 || dport > 65535) throw new TraceInputError(`dport ${dport} is out of range 0..65535`);
+}
 
-  private decide(
-    direction: 'egress' | 'ingress',
-    endpoint: string,
-    entries: readonly DesiredEntry[],
-    dir: Direction,
-    protocol: Protocol,
-    q: TraceQuery,
-    remote: number,
-    enforced: boolean,
-    rules: readonly TraceRuleRef[],
-    protoNote: string | undefined,
-  ): DirectionTrace {
-    const specific = lpm(entries, remote, dir, protocol, q.dport);
-    const wildcard = lpm(entries, 0, dir, protocol, q.dport);
-    const hits = [specific, wildcard].filter((e): e is DesiredEntry => e !== undefined);
-    const base = { direction, endpoint, remoteIdentity: remote, enforced, rules, entries: hits.map(entryView) };
-    const on = protoNote === undefined ? '' : ` (${protoNote})`;
-    const deny = hits.find((e) => e.entry.deny);
-    if (deny !== undefined) return { ...base, verdict: 'denied', reason: `deny entry ${entryView(deny).key} from ${deny.rules.join(', ')}${on}`, proxyPort: 0 };
-    if (hits.length === 0) {
-      return { ...base, verdict: 'denied', reason: `no entry allows identity ${remote}${on}: default deny (${direction} policy is enforced)`, proxyPort: 0 };
-    }
-    // Longer match wins the redirect decision; on a tie the identity-specific entry wins.
-    const chosen = hits.length === 2 && keyLength(hits[1]!.key) > keyLength(hits[0]!.key) ? hits[1]! : hits[0]!;
-    const proxyPort = chosen.entry.proxyPort;
-    const why = chosen.rules.includes('default-allow') ? `no rule enforces ${direction} on this endpoint: default allow` : `allow entry ${entryView(chosen).key} from ${chosen.rules.join(', ')}`;
-    if (proxyPort === 0) {
-      return { ...base, verdict: 'allowed', reason: `${why}${on}`, proxyPort, ...(q.http !== undefined ? { http: { evaluated: false, allowed: true, rules: [] } } : {}) };
-    }
-    // The proxy applies the HTTP rules of this identity and of identity 0 on the exact port.
-    const l7: HttpRule[] = [];
-    for (const id of [remote, 0]) {
-      for (const e of entries) {
-        if (e.key.identity === id && keyMatches(e.key, dir, protocol, q.dport) && e.entry.proxyPort !== 0 && e.http !== undefined) l7.push(...e.http);
-      }
-    }
-    const ruleTexts = l7.map(describeHttpRule);
-    if (q.http === undefined) {
-      return { ...base, verdict: 'allowed', reason: `${why}${on}; L7: redirected to proxy port ${proxyPort}, HTTP rules apply (give --http-method/--http-path to evaluate a request)`, proxyPort, http: { evaluated: false, allowed: true, rules: ruleTexts } };
-    }
-    const match = l7.find((r) => httpRuleMatches(r, q.http!));
-    if (match === undefined) {
-      return { ...base, verdict: 'denied', reason: `${why}${on}; L7: no HTTP rule matches ${q.http.method} ${q.http.path} (proxy answers 403)`, proxyPort, http: { evaluated: true, allowed: false, rules: ruleTexts } };
-    }
-    return { ...base, verdict: 'allowed', reason: `${why}${on}; L7: HTTP rule ${describeHttpRule(match)} matches`, proxyPort, http: { evaluated: true, allowed: true, matchedRule: describeHttpRule(match), rules: ruleTexts } };
+/**
+ * Traces a connection between two resolved peers through an engine's current (last flushed)
+ * state: the source's egress AND the destination's ingress must allow it. Read-only: the live
+ * agent uses it on its own engine (online trace), OfflineTrace on a world built from files.
+ */
+export function traceEngine(engine: PolicyEngine, from: TracePeer, to: TracePeer, q: TraceQuery): TraceResult {
+  checkDport(q.dport);
+  const egress = side(engine, 'egress', from, to.identity, q);
+  const ingress = side(engine, 'ingress', to, from.identity, q);
+  const verdict = egress.verdict === 'allowed' && ingress.verdict === 'allowed' ? 'allowed' : 'denied';
+  return { verdict, from, to, dport: q.dport, protocol: q.protocol, egress, ingress };
+}
+
+function side(engine: PolicyEngine, direction: 'egress' | 'ingress', local: TracePeer, remoteIdentity: number, q: TraceQuery): DirectionTrace {
+  const view = local.kind === 'endpoint' ? engine.endpoint(local.name) : undefined;
+  if (local.kind !== 'endpoint' || view === undefined) {
+    return { direction, endpoint: null, remoteIdentity, enforced: false, rules: [], verdict: 'allowed', reason: `${peerName(local)} is not a local endpoint: no ${direction} policy applies`, entries: [], proxyPort: 0 };
   }
+  const dir = direction === 'ingress' ? Direction.ingress : Direction.egress;
+  const rules = view.rules
+    .filter((r) => (direction === 'ingress' ? r.rule.ingress.length + r.rule.ingressDeny.length : r.rule.egress.length + r.rule.egressDeny.length) > 0 || r.rule.defaultDeny[direction])
+    .map((r) => ruleRef(r.ref, r.rule.origin, r.rule.description));
+  const enforced = view.enforcement[direction];
+  const protos = q.protocol === 'ANY' ? (['TCP', 'UDP', 'SCTP'] as const) : [q.protocol];
+  let result: DirectionTrace | undefined;
+  for (const p of protos) {
+    const r = decide(direction, local.name, view.entries, dir, PROTOCOLS[p], q, remoteIdentity, enforced, rules, protos.length > 1 ? p : undefined);
+    if (result === undefined || (result.verdict === 'allowed' && r.verdict === 'denied')) result = r;
+  }
+  return result!;
+}
+
+function decide(
+  direction: 'egress' | 'ingress',
+  endpoint: string,
+  entries: readonly DesiredEntry[],
+  dir: Direction,
+  protocol: Protocol,
+  q: TraceQuery,
+  remote: number,
+  enforced: boolean,
+  rules: readonly TraceRuleRef[],
+  protoNote: string | undefined,
+): DirectionTrace {
+  const specific = lpm(entries, remote, dir, protocol, q.dport);
+  const wildcard = lpm(entries, 0, dir, protocol, q.dport);
+  const hits = [specific, wildcard].filter((e): e is DesiredEntry => e !== undefined);
+  const base = { direction, endpoint, remoteIdentity: remote, enforced, rules, entries: hits.map(entryView) };
+  const on = protoNote === undefined ? '' : ` (${protoNote})`;
+  const deny = hits.find((e) => e.entry.deny);
+  if (deny !== undefined) return { ...base, verdict: 'denied', reason: `deny entry ${entryView(deny).key} from ${deny.rules.join(', ')}${on}`, proxyPort: 0 };
+  if (hits.length === 0) {
+    return { ...base, verdict: 'denied', reason: `no entry allows identity ${remote}${on}: default deny (${direction} policy is enforced)`, proxyPort: 0 };
+  }
+  // Longer match wins the redirect decision; on a tie the identity-specific entry wins.
+  const chosen = hits.length === 2 && keyLength(hits[1]!.key) > keyLength(hits[0]!.key) ? hits[1]! : hits[0]!;
+  const proxyPort = chosen.entry.proxyPort;
+  const why = chosen.rules.includes('default-allow') ? `no rule enforces ${direction} on this endpoint: default allow` : `allow entry ${entryView(chosen).key} from ${chosen.rules.join(', ')}`;
+  if (proxyPort === 0) {
+    return { ...base, verdict: 'allowed', reason: `${why}${on}`, proxyPort, ...(q.http !== undefined ? { http: { evaluated: false, allowed: true, rules: [] } } : {}) };
+  }
+  // The proxy applies the HTTP rules of this identity and of identity 0 on the exact port.
+  const l7: HttpRule[] = [];
+  for (const id of [remote, 0]) {
+    for (const e of entries) {
+      if (e.key.identity === id && keyMatches(e.key, dir, protocol, q.dport) && e.entry.proxyPort !== 0 && e.http !== undefined) l7.push(...e.http);
+    }
+  }
+  const ruleTexts = l7.map(describeHttpRule);
+  if (q.http === undefined) {
+    return { ...base, verdict: 'allowed', reason: `${why}${on}; L7: redirected to proxy port ${proxyPort}, HTTP rules apply (give --http-method/--http-path to evaluate a request)`, proxyPort, http: { evaluated: false, allowed: true, rules: ruleTexts } };
+  }
+  const match = l7.find((r) => httpRuleMatches(r, q.http!));
+  if (match === undefined) {
+    return { ...base, verdict: 'denied', reason: `${why}${on}; L7: no HTTP rule matches ${q.http.method} ${q.http.path} (proxy answers 403)`, proxyPort, http: { evaluated: true, allowed: false, rules: ruleTexts } };
+  }
+  return { ...base, verdict: 'allowed', reason: `${why}${on}; L7: HTTP rule ${describeHttpRule(match)} matches`, proxyPort, http: { evaluated: true, allowed: true, matchedRule: describeHttpRule(match), rules: ruleTexts } };
 }
 
 function peerName(p: TracePeer): string {

@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { AGENT_FIELDS, loadAgentConfig, type AgentConfig } from '../config/index.js';
-import { Agent, createAgentLogger } from '../daemon/index.js';
+import { Agent, createAgentLogger, notifyReady } from '../daemon/index.js';
 import type { StatusJson } from '../api/index.js';
 import { UsageError, type Command } from './command.js';
 import { API_SOCKET_HELP, apiClientFrom } from './api-flags.js';
 import { parseOutputFormat } from './output.js';
+import { verboseStatus } from './status-verbose.js';
 
 const FIELD_HELP = Object.values(AGENT_FIELDS)
   .map((f) => `  --${f.flag.padEnd(20)} ${f.env.padEnd(22)} ${f.help}${'default' in f ? ` (default ${String(f.default)})` : ''}`)
@@ -56,6 +57,7 @@ ${FIELD_HELP}`,
     process.once('SIGTERM', onSignal).once('SIGINT', onSignal);
     try {
       const agent = await Agent.start({ config, logger, ...(hostNetns !== undefined ? { hostNetns } : {}) });
+      void agent.whenInSync().then(() => notifyReady(ctx.env, logger));
       await new Promise<void>((resolve) => {
         if (stop.signal.aborted) resolve();
         stop.signal.addEventListener('abort', () => resolve(), { once: true });
@@ -96,10 +98,11 @@ export const statusCommand: Command = {
 Exit status 1 when the agent is unreachable, not in sync, or degraded.
 
 Flags:
+  -v, --verbose          also every endpoint's policy map fill and the datapath counters
 ${API_SOCKET_HELP}
   -o, --output FORMAT    table (default) or json`,
   async run(ctx) {
-    const { values, positionals } = parseArgs({ args: [...ctx.argv], options: { 'api-socket': { type: 'string' }, output: { type: 'string', short: 'o' } }, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({ args: [...ctx.argv], options: { 'api-socket': { type: 'string' }, output: { type: 'string', short: 'o' }, verbose: { type: 'boolean', short: 'v' } }, allowPositionals: true, strict: true });
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
     let fmt;
     try {
@@ -107,8 +110,10 @@ ${API_SOCKET_HELP}
     } catch (err) {
       throw new UsageError(`--output: ${err instanceof Error ? err.message : String(err)}`);
     }
-    const s = await apiClientFrom(values['api-socket'], ctx.env).status();
-    ctx.stdout.write(fmt === 'json' ? `${JSON.stringify(s, null, 2)}\n` : renderStatus(s));
+    const client = apiClientFrom(values['api-socket'], ctx.env);
+    const s = await client.status();
+    const more = values.verbose === true ? await verboseStatus(client) : undefined;
+    ctx.stdout.write(fmt === 'json' ? `${JSON.stringify(more === undefined ? s : { ...s, verbose: more.json }, null, 2)}\n` : renderStatus(s) + (more?.text ?? ''));
     return s.inSync && !s.degraded ? 0 : 1;
   },
 };

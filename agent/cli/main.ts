@@ -39,7 +39,10 @@ export async function runCli(argv: readonly string[], io: Omit<CommandContext, '
     io.stderr.write(topHelp(group.length > 0 ? group : commands));
     return 2;
   }
-  if (found.rest.includes('--help') || found.rest.includes('-h')) {
+  // Words after `--` belong to another program (`ward dev exec web -- curl --help`).
+  const sep = found.rest.indexOf('--');
+  const own = sep < 0 ? found.rest : found.rest.slice(0, sep);
+  if (own.includes('--help') || own.includes('-h')) {
     io.stdout.write(found.cmd.usage.endsWith('\n') ? found.cmd.usage : `${found.cmd.usage}\n`);
     return 0;
   }
@@ -56,6 +59,11 @@ export async function runCli(argv: readonly string[], io: Omit<CommandContext, '
 }
 
 export async function main(): Promise<void> {
+  // `ward ... | head` closes the pipe early: that is the reader's choice, not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   const code = await runCli(process.argv.slice(2), { env: process.env, stdout: process.stdout, stderr: process.stderr });
   process.exitCode = code;
 }

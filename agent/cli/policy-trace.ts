@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { WardError } from '../../identity/index.js';
 import { OfflineTrace, identityName, type DirectionTrace, type TraceEndpointSpec, type TracePeer, type TraceProtocol, type TraceResult } from '../calc/index.js';
 import { parsePolicy, type HttpRequest, type ParsedPolicy } from '../policy/index.js';
+import { API_SOCKET_HELP, apiClientFrom } from './api-flags.js';
 import { UsageError, type Command, type CommandContext } from './command.js';
 import { parseOutputFormat } from './output.js';
 
@@ -13,6 +14,13 @@ const USAGE = `Usage: ward policy trace --endpoints FILE --policy FILE [--policy
                          --from SPEC --to SPEC --dport N [--proto TCP|UDP|SCTP|ANY]
                          [--http-method M] [--http-path P] [--http-host H]
                          [--http-header 'Name: value' ...] [-o table|json]
+       ward policy trace [--api-socket PATH] --from SPEC --to SPEC --dport N [...]
+
+Online policy trace (no --endpoints/--policy): asks the local agent, which answers from its
+live policy engine, identity cache and kernel ipcache. --from/--to then take a local endpoint
+name, an IPv4 address (a local or remote endpoint, a node, a CIDR; resolved through the live
+ipcache), host, remote-node or world.
+${API_SOCKET_HELP}
 
 Offline policy trace: computes the policy of every endpoint in FILE from the policy files
 (nothing is read from or written to a cluster) and reports whether the source's egress
@@ -90,6 +98,7 @@ function peerText(p: TracePeer): string {
     case 'reserved':
       return `${p.name} (identity ${identityName(p.identity)})`;
     case 'address':
+      if (p.labels !== undefined) return `${p.ip} (remote endpoint, identity ${p.identity}; ${p.labels.join(',')})`;
       return `${p.ip} (identity ${identityName(p.identity)}${p.prefix !== undefined ? ` from CIDR ${p.prefix}` : ', no CIDR rule covers it'})`;
   }
 }
@@ -137,7 +146,7 @@ export function renderTrace(t: TraceResult, http: HttpRequest | undefined): stri
 
 export const policyTraceCommand: Command = {
   path: ['policy', 'trace'],
-  summary: 'Trace a connection through policy files (offline)',
+  summary: 'Trace a connection through policy files (offline) or the local agent (online)',
   usage: USAGE,
   async run(ctx: CommandContext): Promise<number> {
     const { values, positionals } = parseArgs({
@@ -155,6 +164,7 @@ export const policyTraceCommand: Command = {
         'http-host': { type: 'string' },
         'http-header': { type: 'string', multiple: true },
         output: { type: 'string', short: 'o' },
+        'api-socket': { type: 'string' },
       },
     });
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
@@ -164,8 +174,10 @@ export const policyTraceCommand: Command = {
     } catch (e) {
       throw new UsageError(e instanceof Error ? e.message : String(e));
     }
-    if (values.endpoints === undefined) throw new UsageError('--endpoints FILE is required');
-    if (values.policy === undefined || values.policy.length === 0) throw new UsageError('at least one --policy FILE is required');
+    const online = values.endpoints === undefined && (values.policy === undefined || values.policy.length === 0);
+    if (!online && values['api-socket'] !== undefined) throw new UsageError('--api-socket is for the online trace: drop --endpoints/--policy');
+    if (!online && values.endpoints === undefined) throw new UsageError('--endpoints FILE is required with --policy (or give neither for the online trace)');
+    if (!online && (values.policy === undefined || values.policy.length === 0)) throw new UsageError('at least one --policy FILE is required with --endpoints (or give neither for the online trace)');
     if (values.from === undefined) throw new UsageError('--from SPEC is required');
     if (values.to === undefined) throw new UsageError('--to SPEC is required');
     const dport = parsePort(values.dport);
@@ -181,11 +193,15 @@ export const policyTraceCommand: Command = {
         }
       : undefined;
 
-    const endpoints = parseEndpointsFile(await readText(values.endpoints, 'endpoints'), values.endpoints);
-    const policies: ParsedPolicy[] = [];
-    for (const file of values.policy) policies.push(parsePolicy(await readText(file, 'policy'), file));
-    const world = new OfflineTrace(endpoints, policies);
-    const result = world.trace({ from: values.from, to: values.to, dport, protocol, ...(http !== undefined ? { http } : {}) });
+    const query = { from: values.from, to: values.to, dport, protocol, ...(http !== undefined ? { http } : {}) };
+    let result: TraceResult;
+    if (online) result = await apiClientFrom(values['api-socket'], ctx.env).tracePolicy(query);
+    else {
+      const endpoints = parseEndpointsFile(await readText(values.endpoints!, 'endpoints'), values.endpoints!);
+      const policies: ParsedPolicy[] = [];
+      for (const file of values.policy!) policies.push(parsePolicy(await readText(file, 'policy'), file));
+      result = new OfflineTrace(endpoints, policies).trace(query);
+    }
     if (format === 'json') ctx.stdout.write(`${JSON.stringify({ ...result, ...(http !== undefined ? { http } : {}) }, null, 2)}\n`);
     else ctx.stdout.write(renderTrace(result, http));
     return 0;

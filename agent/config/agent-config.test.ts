@@ -54,6 +54,15 @@ describe('agent config', () => {
     expect(err(() => loadAgentConfig({ file: { name: 'a.yaml', text: 'etcd:\n  endpointz: []\n' } }))).toMatch(/^a\.yaml:2: unknown setting "etcd\.endpointz"/);
     expect(err(() => loadAgentConfig({ file: { name: 'a.yaml', text: 'node-name: [a\n' } }))).toMatch(/^a\.yaml:\d+: /);
   });
+  it('takes an optional metrics address from file, WARD_METRICS_ADDRESS or --metrics-address', () => {
+    expect(loadAgentConfig({ file: { name: 'a.yaml', text: FILE } }).metricsAddress).toBeUndefined();
+    expect(loadAgentConfig({ file: { name: 'a.yaml', text: `${FILE}metrics-address: 127.0.0.1:9962\n` } }).metricsAddress).toEqual({ host: '127.0.0.1', port: 9962 });
+    expect(loadAgentConfig({ file: { name: 'a.yaml', text: FILE }, env: { WARD_METRICS_ADDRESS: '0.0.0.0:9100' } }).metricsAddress).toEqual({ host: '0.0.0.0', port: 9100 });
+    expect(loadAgentConfig({ file: { name: 'a.yaml', text: FILE }, env: { WARD_METRICS_ADDRESS: '0.0.0.0:9100' }, flags: { 'metrics-address': '[::1]:9962' } }).metricsAddress).toEqual({ host: '::1', port: 9962 });
+    expect(loadAgentConfig({ file: { name: 'a.yaml', text: `${FILE}metrics-address: 127.0.0.1:9962\n` }, flags: { 'metrics-address': 'off' } }).metricsAddress).toBeUndefined();
+    expect(err(() => loadAgentConfig({ file: { name: 'a.yaml', text: FILE }, flags: { 'metrics-address': '9962' } }))).toMatch(/^flag --metrics-address: metrics address "9962" must be host:port/);
+    expect(err(() => loadAgentConfig({ file: { name: 'a.yaml', text: FILE }, env: { WARD_METRICS_ADDRESS: 'localhost:70000' } }))).toMatch(/^environment WARD_METRICS_ADDRESS: /);
+  });
   it('names the variable or flag for bad values and the three sources for missing ones', () => {
     expect(err(() => loadAgentConfig({ file: { name: 'a.yaml', text: FILE }, env: { WARD_ENDPOINT_CIDR: '10.0.0.0/33' } }))).toMatch(/^environment WARD_ENDPOINT_CIDR: invalid CIDR/);
     expect(err(() => loadAgentConfig({ file: { name: 'a.yaml', text: FILE }, flags: { 'log-level': 'loud' } }))).toMatch(/^flag --log-level: log level "loud"/);

@@ -24,6 +24,8 @@ export interface AgentConfig {
   readonly apiSocket: string;
   readonly stateDir: string;
   readonly logLevel: LogLevel;
+  /** Prometheus /metrics listener; absent: no metrics endpoint. */
+  readonly metricsAddress?: { readonly host: string; readonly port: number };
 }
 
 type Kind = 'string' | 'list';
@@ -51,6 +53,7 @@ export const AGENT_FIELDS = {
   apiSocket: { yaml: ['api-socket'], env: 'WARD_API_SOCKET', flag: 'api-socket', kind: 'string', default: '/run/ward/agent.sock', help: 'unix socket of the local API' },
   stateDir: { yaml: ['state-dir'], env: 'WARD_STATE_DIR', flag: 'state-dir', kind: 'string', default: '/var/lib/ward', help: 'local state (endpoints) directory' },
   logLevel: { yaml: ['log-level'], env: 'WARD_LOG_LEVEL', flag: 'log-level', kind: 'string', default: 'info', help: LOG_LEVELS.join('|') },
+  metricsAddress: { yaml: ['metrics-address'], env: 'WARD_METRICS_ADDRESS', flag: 'metrics-address', kind: 'string', help: 'host:port of the Prometheus /metrics endpoint, e.g. 127.0.0.1:9962 (unset or "off": none)' },
 } as const satisfies Record<string, Field>;
 
 type FieldName = keyof typeof AGENT_FIELDS;
@@ -141,6 +144,12 @@ function validate(name: FieldName, raw: RawValue): string | readonly string[] {
     case 'logLevel':
       if (!(LOG_LEVELS as readonly unknown[]).includes(v)) bad(`log level ${JSON.stringify(v)} must be one of ${LOG_LEVELS.join(', ')}`);
       return v;
+    case 'metricsAddress': {
+      const m = typeof v === 'string' ? /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$/.exec(v) : null;
+      if (v === 'off') return v;
+      if (m === null || Number(m[2]) > 65535) bad(`metrics address ${JSON.stringify(v)} must be host:port (e.g. 127.0.0.1:9962) or off`);
+      return String(v);
+    }
     case 'etcdCaFile':
     case 'etcdCertFile':
     case 'etcdKeyFile':
@@ -184,6 +193,8 @@ export function loadAgentConfig(src: AgentConfigSources): AgentConfig {
     throw new AgentConfigError('etcd TLS needs ca-file, and cert-file with key-file for mutual TLS');
   }
   const opt = (n: FieldName, key: string): Record<string, string> => (v.has(n) ? { [key]: String(v.get(n)) } : {});
+  const metrics = v.get('metricsAddress');
+  const metricsAt = typeof metrics === 'string' && metrics !== 'off' ? metrics.lastIndexOf(':') : -1;
   return Object.freeze({
     nodeName: need('nodeName'),
     nodeIp: need('nodeIp'),
@@ -199,5 +210,6 @@ export function loadAgentConfig(src: AgentConfigSources): AgentConfig {
     apiSocket: need('apiSocket'),
     stateDir: need('stateDir'),
     logLevel: need('logLevel') as LogLevel,
+    ...(metricsAt > 0 ? { metricsAddress: Object.freeze({ host: String(metrics).slice(0, metricsAt).replace(/^\[(.*)\]$/, '$1'), port: Number(String(metrics).slice(metricsAt + 1)) }) } : {}),
   });
 }

@@ -4,8 +4,11 @@ import { Datapath, type DatapathPort } from '../../bpf/index.js';
 import { isReserved, isLocalIdentity, LabelSet, ReservedIdentity, type IdentityMove } from '../../identity/index.js';
 import { encodeValue, type KeySchema } from '../../kvstore-schema/index.js';
 import type { ApiHandler, EndpointJson, StatusJson, ValidAddEndpoint } from '../api/index.js';
-import { ApiServer, socketInUse } from '../api/index.js';
-import { PolicyEngine } from '../calc/index.js';
+import { ApiServer, observeRoutes, socketInUse } from '../api/index.js';
+import { Observer } from './observe.js';
+import { AgentMetrics } from './metrics.js';
+import { MetricsServer } from './metrics-server.js';
+import { PolicyEngine, type TraceQuery, type TraceResult } from '../calc/index.js';
 import type { AgentConfig } from '../config/index.js';
 import {
   EndpointConflictError,
@@ -17,14 +20,16 @@ import {
   Ipam,
   type EndpointRecord,
 } from '../endpoint/index.js';
-import { IdentityClient, KvClient, type StoreBatch } from '../kvstore/index.js';
+import { IdentityClient, KvClient, readEtcdTls, type StoreBatch } from '../kvstore/index.js';
 import { createClusterWatch, type ClusterWatch, type WatchedPolicy } from './cluster-watch.js';
 import { DatapathSync } from './datapath-sync.js';
 import { DesiredIpcache } from './desired-ipcache.js';
 import { EndpointIps } from './endpoint-ips.js';
 import { AgentError } from './errors.js';
 import { LeaseBoundKeys } from './lease-keys.js';
+import { liveTrace } from './live-trace.js';
 import { RouteSync } from './route-sync.js';
+import { L7Service } from './l7.js';
 import type { Logger } from './logger.js';
 import { hostNetlink, type NetlinkPort } from './netlink-port.js';
 import type { EndpointValue, NodeValue } from '../../kvstore-schema/index.js';
@@ -67,7 +72,9 @@ const errMsg = (err: unknown): string => (err instanceof Error ? err.message : S
  * then the pinned maps of the previous agent keep enforcing (fail-static).
  */
 export class Agent implements ApiHandler {
-  private readonly engine = new PolicyEngine();
+  private readonly engine: PolicyEngine;
+  /** L7 proxy: proxy ports for the engine, listeners, per-request decisions and events. */
+  readonly l7: L7Service;
   private readonly ipcache = new DesiredIpcache();
   private readonly endpointIps: EndpointIps;
   private readonly sync: DatapathSync;
@@ -83,6 +90,8 @@ export class Agent implements ApiHandler {
   private readonly nodeAddrs = new Map<string, readonly string[]>();
   private readonly nodeCidrs = new Map<string, readonly string[]>();
   private readonly routes: RouteSync;
+  private readonly metrics: AgentMetrics;
+  private metricsServer: MetricsServer | undefined;
   private programmedOnce = false;
   private syncWaiters: (() => void)[] = [];
   private scheduled: NodeJS.Immediate | undefined;
@@ -100,21 +109,41 @@ export class Agent implements ApiHandler {
     private readonly opts: AgentOptions,
   ) {
     this.log = opts.logger.child({ subsys: 'agent' });
+    this.l7 = new L7Service({
+      engine: () => this.engine,
+      identityOf: (ip) => this.ipcache.lookup(ip)?.identity ?? ReservedIdentity.world,
+      endpointIdentity: (name) => this.local.get(name)?.identity,
+      ...(opts.hostNetns !== undefined ? { hostNetns: opts.hostNetns } : {}),
+      logger: opts.logger.child({ subsys: 'l7proxy' }),
+    });
+    this.engine = new PolicyEngine({ proxyPortFor: this.l7.ports.portFor });
     this.schema = ids.schema;
     this.ipam = new Ipam(config.endpointCidr);
     this.stateFile = new EndpointStateFile(config.stateDir);
     this.sync = new DatapathSync(dp, opts.logger.child({ subsys: 'datapath-sync' }));
     this.endpointIps = new EndpointIps(this.ipcache, (id) => this.identityKnown(id));
     this.api = new ApiServer(config.apiSocket, this, opts.logger.child({ subsys: 'api' }));
+    this.api.addRoute(observeRoutes(new Observer({ dp, engine: this.engine, endpoints: () => this.local.values() })));
     this.routes = new RouteSync(netlink, opts.logger.child({ subsys: 'routes' }));
+    this.metrics = new AgentMetrics({
+      dp,
+      kvClients: [ids.client, watchClient],
+      stores: { identities: ids.watcher.store, policies: watch.policies, endpoints: watch.endpoints, nodes: watch.nodes },
+      identities: () => this.ids.list().length,
+      endpoints: () => this.local.values(),
+      ipcacheEntries: () => this.ipcache.size,
+      inSync: () => this.programmedOnce,
+    });
   }
 
   /** Opens the datapath, connects to etcd, restores local endpoints, starts the watches and the API. */
   static async start(opts: AgentOptions): Promise<Agent> {
     const { config, logger } = opts;
     const log = logger.child({ subsys: 'agent' });
-    // Never fall back to plaintext when the operator asked for TLS.
-    if (config.etcd.caFile !== undefined) throw new AgentError('etcd TLS (etcd.ca-file/cert-file/key-file) is not supported by the agent yet; remove those settings or use a plaintext loopback etcd');
+    // TLS files are read once, here; a bad file fails the start (never a plaintext fallback).
+    const e = config.etcd;
+    const credentials = e.caFile !== undefined ? readEtcdTls({ caFile: e.caFile, certFile: e.certFile, keyFile: e.keyFile }) : undefined;
+    const tls = credentials !== undefined ? { credentials } : {};
     // Before touching etcd or the kernel: a second agent would re-bind this node's keys to its own lease.
     if (await socketInUse(config.apiSocket)) throw new AgentError(`another agent is running (it answers on ${config.apiSocket})`);
     const netlink = opts.netlink ?? hostNetlink(opts.hostNetns);
@@ -133,10 +162,11 @@ export class Agent implements ApiHandler {
         node: config.nodeName,
         logger: kvLog,
         leaseTtlSeconds: opts.leaseTtlSeconds ?? 15,
+        ...tls,
         connectTimeoutMs: 30_000,
         onIdentityMoved: (moves) => onMoved(moves),
       });
-      watchClient = new KvClient({ endpoints: config.etcd.endpoints, logger: kvLog });
+      watchClient = new KvClient({ endpoints: config.etcd.endpoints, logger: kvLog, ...tls });
       const watch = createClusterWatch(watchClient, ids.schema, kvLog);
       const keys = new LeaseBoundKeys(ids.client, ids.leases, logger.child({ subsys: 'publish' }));
       agent = new Agent(config, dp, ids, watchClient, watch, keys, netlink, opts);
@@ -157,11 +187,13 @@ export class Agent implements ApiHandler {
   }
 
   private async run(): Promise<void> {
+    await this.l7.setupRouting().catch((err: unknown) => this.log.error({ err: errMsg(err) }, 'proxy routing setup failed; L7-redirected connections will not reach the proxy'));
     const c = this.config;
     // Identities: seed from the synced cache, then follow its deltas (no gap: same tick).
     this.engine.updateIdentities(this.ids.list().map((i) => [i.id, i.labels] as const));
     this.unsubscribe.push(
       this.ids.watcher.cache.subscribe((d) => {
+        this.metrics.received('identities', d.added.size + d.deleted.size);
         this.engine.updateIdentities(d.added, d.deleted.keys());
         this.endpointIps.identitiesKnown(d.added.keys());
         this.schedule();
@@ -178,6 +210,7 @@ export class Agent implements ApiHandler {
     const node: NodeValue = { v: 1, name: c.nodeName, addresses: [c.nodeIp], endpointCidrs: [c.endpointCidr], labels: {}, startedAtMs: Date.now() };
     if (!(await this.keys.put(this.schema.nodeKey(c.nodeName), encodeValue('node', node)))) this.log.warn('node registration pending (etcd write failed)');
     await this.api.listen();
+    if (c.metricsAddress !== undefined) this.metricsServer = await MetricsServer.listen(this.metrics, c.metricsAddress, this.opts.logger.child({ subsys: 'metrics' }));
     this.schedule();
     this.log.info({ node: c.nodeName, nodeIp: c.nodeIp, endpointCidr: c.endpointCidr, endpoints: this.local.size }, 'agent started');
   }
@@ -261,6 +294,7 @@ export class Agent implements ApiHandler {
   }
 
   private onPolicies(b: StoreBatch<WatchedPolicy>): void {
+    this.metrics.received('policies', b.events.length);
     for (const ev of b.events) {
       const name = this.schema.parsePolicyKey(ev.key);
       if (ev.type === 'delete') {
@@ -269,10 +303,6 @@ export class Agent implements ApiHandler {
         continue;
       }
       const p = ev.value;
-      if ('error' in p) {
-        this.log.error({ policy: name, etcdRevision: ev.modRevision, err: p.error }, 'policy in etcd is invalid; keeping its previous rules');
-        continue;
-      }
       const rev = this.engine.upsertPolicy(name, p.rules);
       this.log.info({ policy: name, rules: p.rules.length, etcdRevision: ev.modRevision, revision: rev }, 'policy updated');
     }
@@ -280,6 +310,7 @@ export class Agent implements ApiHandler {
   }
 
   private onEndpoints(b: StoreBatch<EndpointValue>): void {
+    this.metrics.received('endpoints', b.events.length);
     for (const ev of b.events) {
       if (ev.type === 'upsert') {
         if (ev.value.node === this.config.nodeName) continue; // ours come from local state
@@ -291,6 +322,7 @@ export class Agent implements ApiHandler {
   }
 
   private onNodes(b: StoreBatch<NodeValue>): void {
+    this.metrics.received('nodes', b.events.length);
     for (const ev of b.events) {
       const name = this.schema.parseNodeKey(ev.key);
       if (name === this.config.nodeName) continue;
@@ -318,6 +350,12 @@ export class Agent implements ApiHandler {
     return this.programmedOnce;
   }
 
+  /** Resolves once the first in-sync flush programmed every endpoint (systemd readiness). */
+  whenInSync(): Promise<void> {
+    if (this.programmedOnce) return Promise.resolve();
+    return new Promise((resolve) => this.syncWaiters.push(resolve));
+  }
+
   private cachesInSync(): boolean {
     return !this.restoring && this.ids.watcher.cache.inSync && this.watch.policies.inSync && this.watch.endpoints.inSync && this.watch.nodes.inSync;
   }
@@ -336,10 +374,12 @@ export class Agent implements ApiHandler {
     if (this.closing !== undefined || !this.cachesInSync()) return;
     try {
       const res = this.engine.flush();
+      this.l7.update(res, !this.programmedOnce); // listeners before steering entries
       for (const e of res.ipcache.deleted) this.ipcache.delete('cidr', e.prefix);
       for (const e of res.ipcache.added) this.ipcache.set('cidr', e.prefix, { identity: e.identity });
       if (this.programmedOnce) this.sync.apply(res, this.ipcache.takeChanges());
       else this.programAll();
+      this.metrics.applied();
     } catch (err) {
       this.log.error({ err: errMsg(err) }, 'reconcile failed');
     }
@@ -490,6 +530,18 @@ export class Agent implements ApiHandler {
     return r === undefined ? undefined : this.toJson(r);
   }
 
+  tracePolicy(q: TraceQuery): TraceResult {
+    return liveTrace(
+      {
+        engine: this.engine,
+        local: () => this.local.values(),
+        ipcacheLookup: (ip) => this.dp.ipcache.lookup(ip),
+        identityLabels: (id) => this.ids.get(id)?.labels.toStrings(),
+      },
+      q,
+    );
+  }
+
   async status(): Promise<StatusJson> {
     const c = this.config;
     let connected = true;
@@ -521,6 +573,7 @@ export class Agent implements ApiHandler {
       policyRevision: this.engine.revision,
       ipcacheEntries: this.ipcache.size,
       lockedDownEndpoints: [...this.local.values()].filter((r) => locked.has(r.id)).map((r) => r.name),
+      memory: process.memoryUsage(),
       ...this.mapPressure(),
     };
   }
@@ -566,11 +619,13 @@ export class Agent implements ApiHandler {
     if (this.scheduled !== undefined) clearImmediate(this.scheduled);
     for (const off of this.unsubscribe.splice(0)) off();
     await this.api.close();
+    await this.metricsServer?.close();
     await Promise.all([this.watch.policies.close(), this.watch.endpoints.close(), this.watch.nodes.close()]);
     await this.keys.close();
     await this.routes.settled();
     await this.ids.close();
     this.watchClient.close();
+    this.l7.close();
     this.dp.close();
     this.log.info('agent stopped');
   }

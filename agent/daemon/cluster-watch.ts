@@ -4,12 +4,13 @@ import type { PolicyRule } from '../policy/index.js';
 import { policyRulesFromValue } from './policy-values.js';
 
 /**
- * A stored policy, decoded and validated; or the reason it is not usable. Bad values are
- * delivered (not thrown) so that the agent keeps the policy's previous rules: a WatchStore
- * turns a decode failure of an existing key into a delete, which for a policy would drop its
- * rules (denies included) everywhere.
+ * A stored policy, decoded and validated. An invalid value is logged and counted by the
+ * WatchStore, which keeps the policy's previous rules (denies included).
  */
-export type WatchedPolicy = { readonly name: string; readonly rules: readonly PolicyRule[] } | { readonly name: string; readonly error: string };
+export interface WatchedPolicy {
+  readonly name: string;
+  readonly rules: readonly PolicyRule[];
+}
 
 /** The three cluster-wide prefixes the agent mirrors besides identities. */
 export interface ClusterWatch {
@@ -26,12 +27,8 @@ export function createClusterWatch(client: KvClient, schema: KeySchema, logger: 
       logger,
       decode: (key, kv) => {
         const name = schema.parsePolicyKey(key);
-        try {
-          const value = decodeValue('policy', kv.value);
-          return { name, rules: policyRulesFromValue({ ...value, name }) };
-        } catch (err) {
-          return { name, error: err instanceof Error ? err.message : String(err) };
-        }
+        const value = decodeValue('policy', kv.value);
+        return { name, rules: policyRulesFromValue({ ...value, name }) };
       },
     }),
     endpoints: new WatchStore<EndpointValue>(client, {

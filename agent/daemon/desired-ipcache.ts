@@ -58,6 +58,17 @@ export class DesiredIpcache {
     return this.layers.size;
   }
 
+  /** Longest-prefix match of an IPv4 address (the L7 proxy's identity lookup). */
+  lookup(ip: string): IpcacheValue | undefined {
+    const c = parseCidr(ip);
+    for (let len = 32; len >= 0; len--) {
+      const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+      const v = this.effective(formatCidr({ ...c, addr: (c.addr & mask) >>> 0, len }));
+      if (v !== undefined) return v;
+    }
+    return undefined;
+  }
+
   get pending(): boolean {
     return this.dirty.size > 0;
   }

@@ -8,3 +8,4 @@ export * from './lease-keys.js';
 export * from './cluster-watch.js';
 export * from './netlink-port.js';
 export * from './agent.js';
+export * from './sd-notify.js';

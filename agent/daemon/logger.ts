@@ -4,8 +4,9 @@ import type { LogLevel } from '../config/index.js';
 export type { Logger };
 
 /**
- * The agent's root logger: JSON lines on stdout (journald), one child per subsystem. No `node`
- * in the base fields: the etcd layer adds it to its own children, and pino would repeat the key.
+ * The agent's root logger: JSON lines on stdout (journald), one child per subsystem. The etcd
+ * layer adds `node` and its own `subsys` only where the logger it is given lacks them
+ * (kvstore's childLogger), so every key appears once in a line.
  */
 export function createAgentLogger(level: LogLevel): Logger {
   return pino({ level, timestamp: pino.stdTimeFunctions.isoTime });

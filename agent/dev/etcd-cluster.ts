@@ -71,7 +71,8 @@ async function freePort(): Promise<number> {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function healthy(port: number, timeoutMs: number): Promise<boolean> {
+/** True when the member on this loopback port answers /health with a leader. */
+export async function healthy(port: number, timeoutMs: number): Promise<boolean> {
   try {
     const res = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(timeoutMs) });
     const body = (await res.json()) as { health?: unknown };
@@ -79,6 +80,44 @@ async function healthy(port: number, timeoutMs: number): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** What one member's command line needs (`ward dev` spawns members itself, detached). */
+export interface EtcdMemberArgsSpec {
+  readonly name: string;
+  readonly dataDir: string;
+  readonly clientPort: number;
+  readonly peerPort: number;
+  readonly logFile: string;
+  /** `m0=http://127.0.0.1:PEER,...` */
+  readonly initialCluster: string;
+  readonly token: string;
+  readonly state: 'new' | 'existing';
+  readonly quotaBackendBytes: number;
+  readonly extraArgs?: readonly string[];
+}
+
+/** The etcd flags of one loopback member, tuned for fast elections (PLATFORM.md). */
+export function etcdMemberArgs(m: EtcdMemberArgsSpec): string[] {
+  return [
+    '--name', m.name,
+    '--data-dir', m.dataDir,
+    '--listen-client-urls', `http://127.0.0.1:${m.clientPort}`,
+    '--advertise-client-urls', `http://127.0.0.1:${m.clientPort}`,
+    '--listen-peer-urls', `http://127.0.0.1:${m.peerPort}`,
+    '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peerPort}`,
+    '--initial-cluster', m.initialCluster,
+    '--initial-cluster-token', m.token,
+    '--initial-cluster-state', m.state,
+    '--heartbeat-interval', '25',
+    '--election-timeout', '250',
+    '--quota-backend-bytes', String(m.quotaBackendBytes),
+    '--experimental-watch-progress-notify-interval', '1s',
+    '--logger', 'zap',
+    '--log-level', 'warn',
+    '--log-outputs', m.logFile,
+    ...(m.extraArgs ?? []),
+  ];
 }
 
 /**
@@ -172,25 +211,7 @@ export class EtcdCluster {
 
   private spawnMember(s: MemberSlot, state: 'new' | 'existing'): void {
     const initialCluster = this.slots.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(',');
-    const args = [
-      '--name', s.name,
-      '--data-dir', s.dataDir,
-      '--listen-client-urls', `http://127.0.0.1:${s.clientPort}`,
-      '--advertise-client-urls', `http://127.0.0.1:${s.clientPort}`,
-      '--listen-peer-urls', `http://127.0.0.1:${s.peerPort}`,
-      '--initial-advertise-peer-urls', `http://127.0.0.1:${s.peerPort}`,
-      '--initial-cluster', initialCluster,
-      '--initial-cluster-token', this.token,
-      '--initial-cluster-state', state,
-      '--heartbeat-interval', '25',
-      '--election-timeout', '250',
-      '--quota-backend-bytes', String(this.opts.quotaBackendBytes),
-      '--experimental-watch-progress-notify-interval', '1s',
-      '--logger', 'zap',
-      '--log-level', 'warn',
-      '--log-outputs', s.logFile,
-      ...this.opts.extraArgs,
-    ];
+    const args = etcdMemberArgs({ ...s, initialCluster, token: this.token, state, quotaBackendBytes: this.opts.quotaBackendBytes, extraArgs: this.opts.extraArgs });
     const proc = spawn(this.opts.binary, args, { stdio: 'ignore' });
     s.proc = proc;
     s.state = 'running';

@@ -5,7 +5,7 @@ import { decodeValue, encodeValue, type KeySchema } from '../../kvstore-schema/i
 import { cmp, op, type KvClient } from './client.js';
 import { KvError, KvUnavailableError } from './errors.js';
 import type { LeaseManager } from './lease.js';
-import { defaultLogger, type Logger } from './log.js';
+import { childLogger, defaultLogger, type Logger } from './log.js';
 
 export const newToken = (): string => randomBytes(8).toString('hex');
 
@@ -39,7 +39,7 @@ export class EtcdAllocatorBackend implements AllocatorBackend {
   private readonly log: Logger;
 
   constructor(private readonly o: EtcdAllocatorBackendOptions) {
-    this.log = (o.logger ?? defaultLogger()).child({ subsys: 'allocator', node: o.node });
+    this.log = childLogger(o.logger ?? defaultLogger(), { subsys: 'allocator', node: o.node });
   }
 
   async create(labels: LabelSet, candidate: number): Promise<CreateOutcome> {

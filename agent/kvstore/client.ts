@@ -13,7 +13,7 @@ import {
 } from 'etcd3';
 import { prefixRangeEnd } from '../../kvstore-schema/index.js';
 import { KvClosedError, KvTimeoutError, toKvError, type KvError } from './errors.js';
-import { defaultLogger, type Logger } from './log.js';
+import { childLogger, defaultLogger, type Logger } from './log.js';
 
 export interface KvClientOptions {
   /** `host:port` (or `http://host:port`) of every member. */
@@ -38,6 +38,8 @@ export interface KvClientOptions {
 /** Round trips issued, by operation (one per logical call; internal retries not counted). */
 export interface KvStats {
   calls: number;
+  /** Logical calls that failed (timeouts, unavailable members, denials...): a metric. */
+  errors: number;
   readonly byOp: Record<string, number>;
 }
 
@@ -71,7 +73,7 @@ function normalizeHost(e: string): string {
  * `recreate()` for when the client wedges. Every call counts as one round trip in `stats`.
  */
 export class KvClient {
-  readonly stats: KvStats = { calls: 0, byOp: {} };
+  readonly stats: KvStats = { calls: 0, errors: 0, byOp: {} };
   readonly endpoints: readonly string[];
   private etcd: Etcd3;
   private closed = false;
@@ -84,7 +86,7 @@ export class KvClient {
     this.endpoints = options.endpoints;
     this.attemptTimeoutMs = options.attemptTimeoutMs ?? 1500;
     this.callTimeoutMs = options.callTimeoutMs ?? Math.max(this.attemptTimeoutMs * 2 + 500, 2000);
-    this.log = (options.logger ?? defaultLogger()).child({ subsys: 'kvclient' });
+    this.log = childLogger(options.logger ?? defaultLogger(), { subsys: 'kvclient' });
     this.etcd = this.build();
   }
 
@@ -130,6 +132,7 @@ export class KvClient {
     try {
       return await Promise.race([p, deadline]);
     } catch (err) {
+      this.stats.errors += 1;
       throw toKvError(err, op);
     } finally {
       clearTimeout(timer);

@@ -5,7 +5,7 @@ import { abortableSleep } from './backoff.js';
 import { cmp, op, type KvClient } from './client.js';
 import { KvError } from './errors.js';
 import type { LeaseManager } from './lease.js';
-import { defaultLogger, type Logger } from './log.js';
+import { childLogger, defaultLogger, type Logger } from './log.js';
 
 export const GC_ROLE = 'identity-gc';
 
@@ -73,7 +73,7 @@ export class IdentityGc {
   private loop: Promise<void> | undefined;
 
   constructor(private readonly o: IdentityGcOptions) {
-    this.log = (o.logger ?? defaultLogger()).child({ subsys: 'identity-gc', node: o.node });
+    this.log = childLogger(o.logger ?? defaultLogger(), { subsys: 'identity-gc', node: o.node });
     this.clock = o.clock ?? Date.now;
   }
 

@@ -13,7 +13,8 @@ import { KvUnavailableError } from './errors.js';
 import { IdentityGc } from './gc.js';
 import { decodeIdentity, IdentityWatcher } from './identity-watcher.js';
 import { LeaseManager } from './lease.js';
-import { defaultLogger, type Logger } from './log.js';
+import { readEtcdTls, type EtcdTlsFiles } from './tls.js';
+import { childLogger, defaultLogger, type Logger } from './log.js';
 
 export interface IdentityClientOptions {
   readonly endpoints: readonly string[];
@@ -28,6 +29,8 @@ export interface IdentityClientOptions {
   /** etcd authentication (RBAC users) and TLS, passed to both clients. */
   readonly auth?: KvClientOptions['auth'];
   readonly credentials?: KvClientOptions['credentials'];
+  /** TLS files (PEM), read here; an alternative to `credentials`. */
+  readonly tls?: EtcdTlsFiles;
   /** Run the GC loop (it elects one leader among all nodes that enable it). */
   readonly gc?: { readonly graceMs?: number; readonly intervalMs?: number; readonly maxDeletesPerRound?: number };
   /** Watch liveness (see WatchStoreOptions). */
@@ -62,13 +65,13 @@ export class IdentityClient {
   ) {}
 
   static async connect(o: IdentityClientOptions): Promise<IdentityClient> {
-    const logger = (o.logger ?? defaultLogger()).child({ node: o.node });
+    const logger = childLogger(o.logger ?? defaultLogger(), { node: o.node });
     const schema = new KeySchema(o.root ?? DEFAULT_ROOT);
     const timeouts = {
       ...(o.attemptTimeoutMs !== undefined ? { attemptTimeoutMs: o.attemptTimeoutMs } : {}),
       ...(o.callTimeoutMs !== undefined ? { callTimeoutMs: o.callTimeoutMs } : {}),
       ...(o.auth !== undefined ? { auth: o.auth } : {}),
-      ...(o.credentials !== undefined ? { credentials: o.credentials } : {}),
+      ...(o.credentials !== undefined ? { credentials: o.credentials } : o.tls !== undefined ? { credentials: readEtcdTls(o.tls) } : {}),
     };
     const client = new KvClient({ endpoints: o.endpoints, logger, ...timeouts });
     const watchClient = new KvClient({ endpoints: o.endpoints, logger, ...timeouts });

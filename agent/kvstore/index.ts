@@ -1,10 +1,11 @@
 export * from './errors.js';
 export * from './log.js';
 export * from './backoff.js';
-export { KvClient, type KvClientOptions, type KvStats, type ListResult, type RawWatch, type RawWatchHandlers } from './client.js';
+export { cmp, KvClient, op, type KvClientOptions, type KvStats, type ListResult, type RawWatch, type RawWatchHandlers } from './client.js';
 export * from './lease.js';
 export * from './watch-store.js';
 export * from './allocator-backend.js';
 export * from './identity-watcher.js';
 export * from './gc.js';
 export * from './identity-client.js';
+export * from './tls.js';

@@ -2,7 +2,7 @@ import type { Lease } from 'etcd3';
 import { abortableSleep, Backoff } from './backoff.js';
 import type { KvClient } from './client.js';
 import { KvClosedError, toKvError } from './errors.js';
-import { defaultLogger, type Logger } from './log.js';
+import { childLogger, defaultLogger, type Logger } from './log.js';
 
 export interface LeaseManagerOptions {
   /** Lease TTL in seconds (keys of a dead node vanish about this long after it dies). */
@@ -37,7 +37,7 @@ export class LeaseManager {
     private readonly opts: LeaseManagerOptions = {},
   ) {
     this.ttl = opts.ttlSeconds ?? 15;
-    this.log = (opts.logger ?? defaultLogger()).child({ subsys: 'lease' });
+    this.log = childLogger(opts.logger ?? defaultLogger(), { subsys: 'lease' });
   }
 
   /** The current lease id, granting one if needed (one grant in flight at a time). */

@@ -3,7 +3,7 @@ import { prefixRangeEnd } from '../../kvstore-schema/index.js';
 import { abortableSleep, Backoff } from './backoff.js';
 import type { KvClient, RawWatch } from './client.js';
 import { KvError, KvPermissionError, KvTimeoutError, toKvError } from './errors.js';
-import { defaultLogger, type Logger } from './log.js';
+import { childLogger, defaultLogger, type Logger } from './log.js';
 
 /** One change, in etcd order. Revisions are decimal strings (etcd int64). */
 export type StoreEvent<T> =
@@ -25,7 +25,10 @@ export interface StoreEntry<T> {
 
 export interface WatchStoreOptions<T> {
   readonly prefix: string;
-  /** Turns a raw value into T; throws for bad values (logged with their key, then skipped). */
+  /**
+   * Turns a raw value into T; throws for bad values. A bad value is logged with its key and
+   * counted; the key keeps its previous value (a bad write must not act as a delete).
+   */
   readonly decode: (key: string, kv: IKeyValue) => T;
   readonly logger?: Logger;
   readonly pageSize?: number;
@@ -70,12 +73,14 @@ export class WatchStore<T> {
   lists = 0;
   /** Watch streams that ended or were replaced (errors, silence, cancels). */
   streamEnds = 0;
+  /** Values that failed to decode (each one logged with its key; previous values kept). */
+  invalidValues = 0;
 
   constructor(
     private readonly client: KvClient,
     private readonly opts: WatchStoreOptions<T>,
   ) {
-    this.log = (opts.logger ?? defaultLogger()).child({ subsys: 'watchstore', prefix: opts.prefix });
+    this.log = childLogger(opts.logger ?? defaultLogger(), { subsys: 'watchstore', prefix: opts.prefix });
     this.backoff = new Backoff(opts.backoffMinMs ?? 50, opts.backoffMaxMs ?? 10_000);
   }
 
@@ -175,9 +180,8 @@ export class WatchStore<T> {
       seen.add(key);
       const old = this.entries.get(key);
       if (old !== undefined && old.modRevision === kv.mod_revision) continue;
-      const ev = this.decodeKv(key, kv);
+      const ev = this.decodeKv(key, kv, old !== undefined);
       if (ev !== undefined) events.push(ev);
-      else if (old !== undefined) events.push({ type: 'delete', key, modRevision: list.revision, synthetic: true });
     }
     for (const key of this.entries.keys()) {
       if (!seen.has(key)) events.push({ type: 'delete', key, modRevision: list.revision, synthetic: true });
@@ -267,8 +271,7 @@ export class WatchStore<T> {
       if (ev.type === 'Delete') {
         if (this.entries.has(key)) out = { type: 'delete', key, modRevision: rev, synthetic: false };
       } else {
-        out = this.decodeKv(key, ev.kv);
-        if (out === undefined && this.entries.has(key)) out = { type: 'delete', key, modRevision: rev, synthetic: true };
+        out = this.decodeKv(key, ev.kv, this.entries.has(key));
       }
       // Applied at once: a later event of the same response (several revisions arrive together
       // while catching up) must see this one.
@@ -281,12 +284,18 @@ export class WatchStore<T> {
     if (events.length > 0) this.notify(events, false);
   }
 
-  private decodeKv(key: string, kv: IKeyValue): StoreEvent<T> | undefined {
+  /**
+   * An upsert, or undefined for an invalid value: the key then keeps its previous value (if
+   * any) and subscribers see nothing, so one bad write cannot drop a policy's rules everywhere.
+   */
+  private decodeKv(key: string, kv: IKeyValue, existing: boolean): StoreEvent<T> | undefined {
     try {
       const value = this.opts.decode(key, kv);
       return { type: 'upsert', key, value, modRevision: kv.mod_revision, createRevision: kv.create_revision };
     } catch (err) {
-      this.log.warn({ key, err: err instanceof Error ? err.message : String(err) }, 'skipping bad value');
+      this.invalidValues += 1;
+      const msg = existing ? 'skipping bad value; keeping the previous value' : 'skipping bad value';
+      this.log.warn({ key, modRevision: kv.mod_revision, err: err instanceof Error ? err.message : String(err) }, msg);
       return undefined;
     }
   }

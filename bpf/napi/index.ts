@@ -78,6 +78,7 @@ export interface EbpfNapi {
   tcQuery(target: TcTarget): number;
   ifNameToIndex(name: string, netns?: string): number;
   transparentListen(opts: { address?: string; port: number; backlog?: number; netns?: string }): number;
+  markedSocket(opts: { mark: number; netns?: string }): number;
   RingBufferReader: new (mapFd: number, callback: (events: Buffer[]) => void) => RingBufferReaderNative;
 }
 

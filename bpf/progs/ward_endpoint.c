@@ -235,8 +235,8 @@ static __always_inline __u64 ct_lifetime(const struct ward_ct_key *k, const stru
 	return (v->flags & WARD_CT_F_CLOSING) ? CT_TCP_CLOSING_NS : CT_TCP_LIFETIME_NS;
 }
 
-/* Looks up k; refreshes and returns 1 for a live entry, deletes an expired one. */
-static __always_inline int ct_hit(struct ward_ct_key *k, const struct flow *f, __u64 now)
+/* Looks up k; refreshes and returns a live entry, deletes an expired one. */
+static __always_inline struct ward_ct_value *ct_hit(struct ward_ct_key *k, const struct flow *f, __u64 now)
 {
 	struct ward_ct_value *v = bpf_map_lookup_elem(&ward_ct, k);
 	if (!v)
@@ -250,7 +250,58 @@ static __always_inline int ct_hit(struct ward_ct_key *k, const struct flow *f, _
 	__sync_fetch_and_add(&v->bytes, f->len);
 	if (f->tcp_flags & 0x05) /* FIN | RST */
 		v->flags |= WARD_CT_F_CLOSING;
-	return 1;
+	return v;
+}
+
+/* Delivers the packet (at tc ingress) to the proxy in this namespace: a new connection is
+ * assigned to the listener on 127.0.0.1:proxy_port (IP_TRANSPARENT, so the accepted socket
+ * keeps the original destination as its local address); every packet gets the fwmark whose
+ * ip rule routes it locally, where the established socket is found by its 4-tuple. */
+static __always_inline int to_proxy(struct __sk_buff *skb, const struct flow *f, __be16 proxy_port)
+{
+	if (f->always_new) {
+		struct bpf_sock_tuple t = {};
+		t.ipv4.saddr = f->saddr;
+		t.ipv4.sport = f->sport;
+		t.ipv4.daddr = bpf_htonl(0x7f000001);
+		t.ipv4.dport = proxy_port;
+		struct bpf_sock *sk = bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+		if (!sk)
+			return drop(f, WARD_REASON_DROP_NO_PROXY);
+		if (sk->state != BPF_TCP_LISTEN) {
+			bpf_sk_release(sk);
+			return drop(f, WARD_REASON_DROP_NO_PROXY);
+		}
+		long r = bpf_sk_assign(skb, sk, 0);
+		bpf_sk_release(sk);
+		if (r)
+			return drop(f, WARD_REASON_DROP_NO_PROXY);
+	}
+	skb->mark = WARD_MARK_TO_PROXY;
+	return forward(f, WARD_REASON_PROXY_REDIRECT);
+}
+
+/* At tc egress (towards the endpoint) sk_assign is not available: send the packet back in
+ * through this interface's ingress, marked with the proxy port, where to_proxy() runs. The MAC
+ * swap makes it addressed to this (host-side) interface. */
+static __always_inline int hairpin_to_proxy(struct __sk_buff *skb, const struct flow *f, __be16 proxy_port)
+{
+	__u8 macs[12];
+	if (bpf_skb_load_bytes(skb, 0, macs, sizeof(macs)) < 0)
+		return drop(f, WARD_REASON_DROP_MALFORMED);
+	__u8 swapped[12];
+	__builtin_memcpy(swapped, macs + 6, 6);
+	__builtin_memcpy(swapped + 6, macs, 6);
+	if (bpf_skb_store_bytes(skb, 0, swapped, sizeof(swapped), 0) < 0)
+		return drop(f, WARD_REASON_DROP_MALFORMED);
+	skb->mark = WARD_MARK_TO_PROXY | ((__u32)bpf_ntohs(proxy_port) << 16);
+	count(f->endpoint_id, f->direction, WARD_REASON_PROXY_REDIRECT, f->len);
+	return bpf_redirect(skb->ifindex, BPF_F_INGRESS);
+}
+
+static __always_inline int steer(struct __sk_buff *skb, const struct flow *f, __be16 proxy_port)
+{
+	return f->direction == WARD_DIR_EGRESS ? to_proxy(skb, f, proxy_port) : hairpin_to_proxy(skb, f, proxy_port);
 }
 
 static __always_inline int handle(struct __sk_buff *skb, __u8 direction)
@@ -278,6 +329,14 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 direction)
 	if (bad)
 		return drop(&f, bad);
 	f.remote_identity = lookup_identity(direction == WARD_DIR_INGRESS ? f.saddr : f.daddr);
+	/* Marks only come from this host: the veth crossing from an endpoint clears them. */
+	__u32 mark_kind = skb->mark & WARD_MARK_MAGIC_MASK;
+	if (direction == WARD_DIR_EGRESS && mark_kind == WARD_MARK_TO_PROXY && f.protocol == IPPROTO_TCP)
+		/* Hairpinned by this endpoint's to_endpoint: judged there already. */
+		return to_proxy(skb, &f, bpf_htons(skb->mark >> 16));
+	if (direction == WARD_DIR_INGRESS && mark_kind == WARD_MARK_FROM_PROXY_EGRESS)
+		/* An egress proxy's upstream: the source is the proxied endpoint, not the host. */
+		f.remote_identity = skb->mark >> 16;
 	if (ep->flags & WARD_EP_F_LOCKDOWN)
 		return drop(&f, WARD_REASON_DROP_LOCKDOWN);
 
@@ -291,9 +350,22 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 direction)
 		.protocol = f.protocol,
 		.direction = direction,
 	};
+	if (direction == WARD_DIR_INGRESS && mark_kind == WARD_MARK_FROM_PROXY_INGRESS && f.protocol == IPPROTO_TCP) {
+		/* This endpoint's ingress proxy forwarding an allowed request: remember the
+		 * connection so the endpoint's replies pass, judge nothing again. */
+		if (!ct_hit(&ck, &f, now) && !(f.tcp_flags & 0x04)) {
+			struct ward_ct_value cv = { .created_ns = now, .last_seen_ns = now, .packets = 1, .bytes = f.len, .remote_identity = f.remote_identity };
+			bpf_map_update_elem(&ward_ct, &ck, &cv, BPF_ANY);
+		}
+		return forward(&f, WARD_REASON_FROM_PROXY);
+	}
 	if (f.ct_able) {
-		if (!f.always_new && ct_hit(&ck, &f, now))
+		struct ward_ct_value *est = f.always_new ? 0 : ct_hit(&ck, &f, now);
+		if (est) {
+			if (est->proxy_port && f.protocol == IPPROTO_TCP)
+				return steer(skb, &f, est->proxy_port);
 			return forward(&f, WARD_REASON_CT_ESTABLISHED);
+		}
 		struct ward_ct_key rk = {
 			.endpoint_id = f.endpoint_id,
 			.saddr = f.daddr,
@@ -344,6 +416,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 direction)
 		bpf_map_update_elem(&ward_ct, &ck, &cv, BPF_ANY);
 	}
 	emit(&f, WARD_EVENT_POLICY_VERDICT, WARD_REASON_POLICY_ALLOW, proxy_port);
+	if (proxy_port && f.protocol == IPPROTO_TCP)
+		return steer(skb, &f, proxy_port);
 	return forward(&f, WARD_REASON_POLICY_ALLOW);
 }
 

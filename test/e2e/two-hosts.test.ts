@@ -70,6 +70,17 @@ describe('two hosts: cross-host identities, routing and policy', () => {
     expect(await eventually(async () => !(await pOther.tcp(db.ip, 5432, 500)), 10_000)).toBe(true);
     expect(await pWeb.tcp(db.ip, 5432)).toBe(true);
 
+    // Online trace on host 2's live state: remote endpoints by IP (through the ipcache), local by name.
+    const trace = async (from: string, to: string): Promise<{ verdict: string; from: { kind: string; identity: number; labels?: string[] } }> =>
+      JSON.parse(await h2.wardOk(['policy', 'trace', '--from', from, '--to', to, '--dport', '5432', '-o', 'json'])) as { verdict: string; from: { kind: string; identity: number; labels?: string[] } };
+    const viaWeb = await trace(web.ip, 'db');
+    expect(viaWeb).toMatchObject({ verdict: 'allowed', from: { kind: 'address', identity: web.identity } });
+    expect(viaWeb.from.labels).toEqual(web.labels);
+    expect((await trace(other.ip, 'db')).verdict).toBe('denied');
+    expect((await trace('world', db.ip)).verdict).toBe('denied');
+    expect(await h2.wardOk(['policy', 'trace', '--from', web.ip, '--to', 'db', '--dport', '5432'])).toMatch(/remote endpoint, identity \d+[\s\S]*Final verdict: ALLOWED/);
+    expect((await h2.ward(['policy', 'trace', '--from', 'nosuch', '--to', 'db', '--dport', '5432'])).err).toContain('unknown peer "nosuch"');
+
     // Endpoint delete on host 1 removes its ipcache entry on host 2.
     expect(await eventually(() => h2.ipcacheIdentity(gone.ip) === gone.identity, 10_000)).toBe(true);
     await h1.wardOk(['endpoint', 'delete', 'gone']);

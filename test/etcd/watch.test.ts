@@ -164,6 +164,35 @@ describe('watch store on a 3-member cluster', () => {
     }
   });
 
+  it('a bad value for an existing key keeps the previous value (never a delete), in the watch and on re-list', async () => {
+    const c = etcd.get();
+    const prefix = uniqueRoot('badkeep');
+    const client = new KvClient({ endpoints: c.endpoints, logger: log });
+    const s = store(client, prefix);
+    const seen: string[] = [];
+    s.subscribe((b) => seen.push(...b.events.map((e) => `${e.type} ${e.key.slice(prefix.length)}`)));
+    try {
+      await client.put(`${prefix}p`, Buffer.from('v1'));
+      s.start();
+      await s.waitInSync();
+      await client.put(`${prefix}p`, Buffer.from('bad write'));
+      await client.put(`${prefix}marker`, Buffer.from('m'));
+      await waitFor(() => s.get(`${prefix}marker`) !== undefined);
+      expect(s.get(`${prefix}p`)?.value).toBe('v1');
+      expect(s.invalidValues).toBe(1);
+      // A re-list (as after compaction) must not turn the still-bad key into a delete either.
+      await (s as unknown as { relist(): Promise<void> }).relist();
+      expect(s.get(`${prefix}p`)?.value).toBe('v1');
+      expect(s.invalidValues).toBe(2);
+      await client.put(`${prefix}p`, Buffer.from('v2'));
+      await waitFor(() => s.get(`${prefix}p`)?.value === 'v2');
+      expect(seen).toEqual(['upsert p', 'upsert marker', 'upsert p']);
+    } finally {
+      await s.close();
+      client.close();
+    }
+  });
+
   it('logs a bad value with its key and skips it', async () => {
     const c = etcd.get();
     const prefix = uniqueRoot('bad');

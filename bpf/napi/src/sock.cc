@@ -40,8 +40,29 @@ static Napi::Value TransparentListen(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+// markedSocket({mark, netns?}) -> fd of an unconnected TCP socket with SO_MARK, created in
+// netns: the L7 proxy's upstream connections (Node connects it after new net.Socket({fd})).
+// The mark tells the datapath the connection comes from the proxy.
+static Napi::Value MarkedSocket(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  if (!info[0].IsObject()) ThrowType(env, "markedSocket({mark, netns?})");
+  auto o = info[0].As<Napi::Object>();
+  if (!o.Get("mark").IsNumber()) ThrowType(env, "markedSocket: mark must be a number");
+  uint32_t mark = o.Get("mark").As<Napi::Number>().Uint32Value();
+  std::string netns = o.Get("netns").IsString() ? o.Get("netns").As<Napi::String>().Utf8Value() : "";
+  int fd = InNetns(env, netns, [&]() { return socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); });
+  if (fd < 0) ThrowErrno(env, "socket", errno);
+  if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) < 0) {
+    int e = errno;
+    close(fd);
+    ThrowErrno(env, "setsockopt SO_MARK", e);
+  }
+  return Napi::Number::New(env, fd);
+}
+
 void InitSock(Napi::Env env, Napi::Object exports) {
   exports.Set("transparentListen", Napi::Function::New(env, TransparentListen, "transparentListen"));
+  exports.Set("markedSocket", Napi::Function::New(env, MarkedSocket, "markedSocket"));
 }
 
 }  // namespace ward

@@ -1,0 +1,62 @@
+import { Direction, portMask, type PolicyKey } from '../../bpf/policy-map/types.js';
+import type { DesiredEntry } from '../calc/index.js';
+import { describeHttpRule, httpRuleMatches, type HttpRequest, type HttpRule } from '../policy/index.js';
+
+/**
+ * What the proxy applies to the requests of one (endpoint, direction, remote identity, port),
+ * computed from the endpoint's desired policy entries exactly as the datapath and
+ * `ward policy trace` read them: deny in either lookup wins; else the longer of the
+ * remote-identity and identity-0 matches decides; a plain (no proxy) allow lets every request
+ * through (Cilium's L4-only allow); else the union of the L7 rules of both identities applies.
+ */
+export type L7Decision =
+  | { readonly kind: 'deny'; readonly reason: string }
+  | { readonly kind: 'allow-all'; readonly reason: string }
+  | { readonly kind: 'rules'; readonly rules: readonly HttpRule[] };
+
+function keyLength(k: PolicyKey): number {
+  return k.protocol === 0 ? 0 : 8 + k.portPrefixLen;
+}
+
+function keyMatches(k: PolicyKey, direction: number, protocol: number, port: number): boolean {
+  if (k.direction !== direction) return false;
+  if (k.protocol === 0) return true;
+  return k.protocol === protocol && (port & portMask(k.portPrefixLen)) === k.port;
+}
+
+function lpm(entries: Iterable<DesiredEntry>, identity: number, direction: number, protocol: number, port: number): DesiredEntry | undefined {
+  let best: DesiredEntry | undefined;
+  for (const e of entries) {
+    if (e.key.identity !== identity || !keyMatches(e.key, direction, protocol, port)) continue;
+    if (best === undefined || keyLength(e.key) > keyLength(best.key)) best = e;
+  }
+  return best;
+}
+
+export function l7Decision(entries: readonly DesiredEntry[], direction: Direction, remoteIdentity: number, protocol: number, port: number): L7Decision {
+  const specific = lpm(entries, remoteIdentity, direction, protocol, port);
+  const wildcard = lpm(entries, 0, direction, protocol, port);
+  if (specific?.entry.deny === true || wildcard?.entry.deny === true) return { kind: 'deny', reason: `deny rule for identity ${remoteIdentity}` };
+  let pick = specific;
+  if (pick === undefined || (wildcard !== undefined && keyLength(wildcard.key) > keyLength(pick.key))) pick = wildcard;
+  if (pick === undefined) return { kind: 'deny', reason: `no entry allows identity ${remoteIdentity}` };
+  if (pick.entry.proxyPort === 0) return { kind: 'allow-all', reason: 'L4 allow without HTTP rules' };
+  const rules: HttpRule[] = [];
+  for (const e of entries) {
+    if ((e.key.identity === remoteIdentity || e.key.identity === 0) && e.entry.proxyPort !== 0 && e.http !== undefined && keyMatches(e.key, direction, protocol, port)) rules.push(...e.http);
+  }
+  return { kind: 'rules', rules };
+}
+
+export interface RequestVerdict {
+  readonly allowed: boolean;
+  /** The matching rule, or why the request was denied/allowed without rules. */
+  readonly reason: string;
+}
+
+export function judgeRequest(d: L7Decision, req: HttpRequest): RequestVerdict {
+  if (d.kind === 'deny') return { allowed: false, reason: d.reason };
+  if (d.kind === 'allow-all') return { allowed: true, reason: d.reason };
+  const match = d.rules.find((r) => httpRuleMatches(r, req));
+  return match === undefined ? { allowed: false, reason: 'no HTTP rule matches' } : { allowed: true, reason: `HTTP rule ${describeHttpRule(match)}` };
+}

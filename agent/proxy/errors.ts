@@ -1,0 +1,4 @@
+import { WardError } from '../../identity/index.js';
+
+/** The L7 proxy cannot open a listener or reach an upstream. */
+export class ProxyError extends WardError {}

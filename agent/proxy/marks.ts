@@ -1,0 +1,14 @@
+/*
+ * skb marks shared with bpf/progs/ward_endpoint.c (WARD_MARK_*). Bit 0x200 is the fwmark of
+ * the `ip rule` that delivers steered packets locally, so proxy marks never set it.
+ */
+export const MARK_TO_PROXY = 0x200;
+/** Upstream of an ingress proxy: the destination's ingress policy was enforced by the proxy. */
+export const MARK_FROM_PROXY_INGRESS = 0x400;
+/** Upstream of an egress proxy: the source identity rides in the top 16 bits. */
+export const MARK_FROM_PROXY_EGRESS = 0x800;
+
+export function egressUpstreamMark(sourceIdentity: number): number {
+  if (!Number.isInteger(sourceIdentity) || sourceIdentity < 0 || sourceIdentity > 0xffff) throw new RangeError(`source identity ${sourceIdentity} does not fit a mark (16 bits)`);
+  return (MARK_FROM_PROXY_EGRESS | (sourceIdentity << 16)) >>> 0;
+}

@@ -1,0 +1,191 @@
+import { EventEmitter } from 'node:events';
+import { createServer, Socket, type Server } from 'node:net';
+import { Direction } from '../../bpf/policy-map/types.js';
+import { ProxyConnection, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits, type RequestDecision } from './connection.js';
+import type { L7Decision } from './decision.js';
+import { ProxyError } from './errors.js';
+import { egressUpstreamMark, MARK_FROM_PROXY_INGRESS } from './marks.js';
+
+/** The policy view the proxy asks, per request (so rule changes apply to the next request). */
+export interface L7PolicySource {
+  decide(endpoint: string, direction: Direction, remoteIdentity: number, port: number): L7Decision;
+  /** Security identity of an IPv4 address (the agent's ipcache; world when unknown). */
+  identityOf(ip: string): number;
+  /** Identity of a local endpoint (the source of its egress traffic). */
+  endpointIdentity(endpoint: string): number | undefined;
+}
+
+/** Where listeners and upstream sockets come from (the host netns in the agent; plain sockets in unit tests). */
+export interface ProxySockets {
+  /** A listening IP_TRANSPARENT socket fd on 127.0.0.1:port. */
+  listen(port: number): number;
+  /** An unconnected socket fd carrying `mark`. */
+  upstream(mark: number): number;
+}
+
+export interface ListenerSpec {
+  readonly proxyPort: number;
+  readonly endpoint: string;
+  readonly direction: Direction;
+}
+
+/** One request decision for `ward monitor`. */
+export interface L7Event extends RequestDecision {
+  readonly timeMs: number;
+  readonly endpoint: string;
+  readonly direction: 'ingress' | 'egress';
+  readonly sourceIdentity: number;
+  readonly destinationIdentity: number;
+  readonly source: string;
+  readonly destination: string;
+}
+
+export interface L7Metrics {
+  readonly listeners: number;
+  readonly connections: number;
+  readonly activeConnections: number;
+  readonly requests: { readonly allowed: number; readonly denied: number; readonly invalid: number };
+  readonly upstreamErrors: number;
+}
+
+interface Listener {
+  readonly spec: ListenerSpec;
+  readonly server: Server;
+  readonly conns: Set<ProxyConnection>;
+}
+
+interface Log {
+  info(o: object, msg: string): void;
+  warn(o: object, msg: string): void;
+  debug(o: object, msg: string): void;
+}
+
+/**
+ * The in-agent HTTP proxy: one transparent listener per (endpoint, direction, port) proxy port.
+ * The datapath steers new connections to it with bpf_sk_assign; the accepted socket's local
+ * address is the original destination. Emits 'request' (L7Event) for every decision.
+ */
+export class L7Proxy extends EventEmitter<{ request: [L7Event] }> {
+  private readonly servers = new Map<number, Listener>();
+  private readonly counters = { connections: 0, allowed: 0, denied: 0, invalid: 0, upstreamErrors: 0 };
+  private closed = false;
+
+  constructor(
+    private readonly policy: L7PolicySource,
+    private readonly sockets: ProxySockets,
+    private readonly log: Log,
+    private readonly limits: ConnectionLimits = DEFAULT_CONNECTION_LIMITS,
+  ) {
+    super();
+  }
+
+  /** Opens listeners for new specs and closes those no longer wanted (their connections stay). */
+  setListeners(specs: Iterable<ListenerSpec>): void {
+    if (this.closed) return;
+    const want = new Map<number, ListenerSpec>();
+    for (const s of specs) want.set(s.proxyPort, s);
+    for (const [port, l] of this.servers) {
+      const w = want.get(port);
+      if (w === undefined || w.endpoint !== l.spec.endpoint || w.direction !== l.spec.direction) this.closeListener(port);
+    }
+    for (const [port, spec] of want) if (!this.servers.has(port)) this.open(spec);
+  }
+
+  hasListener(port: number): boolean {
+    return this.servers.has(port);
+  }
+
+  private open(spec: ListenerSpec): void {
+    let fd: number;
+    try {
+      fd = this.sockets.listen(spec.proxyPort);
+    } catch (err) {
+      throw new ProxyError(`cannot open the proxy listener on port ${spec.proxyPort} for ${spec.endpoint}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+    const l: Listener = { spec, server: createServer({ noDelay: true }), conns: new Set() };
+    l.server.on('connection', (s) => this.accept(l, s));
+    l.server.on('error', (err) => this.log.warn({ proxyPort: spec.proxyPort, err: err.message }, 'proxy listener error'));
+    l.server.listen({ fd });
+    this.servers.set(spec.proxyPort, l);
+    this.log.info({ proxyPort: spec.proxyPort, endpoint: spec.endpoint, direction: spec.direction === Direction.ingress ? 'ingress' : 'egress' }, 'proxy listener open');
+  }
+
+  private closeListener(port: number): void {
+    const l = this.servers.get(port);
+    if (l === undefined) return;
+    this.servers.delete(port);
+    l.server.close();
+    this.log.info({ proxyPort: port, endpoint: l.spec.endpoint }, 'proxy listener closed');
+  }
+
+  private accept(l: Listener, s: Socket): void {
+    const { endpoint, direction, proxyPort } = l.spec;
+    const dst = s.localAddress;
+    const dport = s.localPort;
+    const src = s.remoteAddress;
+    if (dst === undefined || dport === undefined || src === undefined || (dport === proxyPort && dst.startsWith('127.'))) {
+      // A direct connection to the listener, not a steered one: nothing to forward to.
+      s.destroy();
+      return;
+    }
+    this.counters.connections++;
+    const ingress = direction === Direction.ingress;
+    const srcId = this.policy.identityOf(src);
+    const dstId = this.policy.identityOf(dst);
+    const remoteIdentity = ingress ? srcId : dstId;
+    const localIdentity = this.policy.endpointIdentity(endpoint);
+    const sourceIdentity = ingress ? srcId : (localIdentity ?? srcId);
+    const destinationIdentity = ingress ? (localIdentity ?? dstId) : dstId;
+    const conn = new ProxyConnection(
+      s,
+      {
+        decide: () => this.policy.decide(endpoint, direction, remoteIdentity, dport),
+        connectUpstream: () => {
+          const fd = this.sockets.upstream(ingress ? MARK_FROM_PROXY_INGRESS : egressUpstreamMark(sourceIdentity));
+          const up = new Socket({ fd, readable: true, writable: true });
+          up.connect(dport, dst);
+          return up;
+        },
+        onRequest: (d) => {
+          this.counters[d.verdict]++;
+          if (this.listenerCount('request') === 0) return;
+          this.emit('request', {
+            ...d,
+            timeMs: Date.now(),
+            endpoint,
+            direction: ingress ? 'ingress' : 'egress',
+            sourceIdentity,
+            destinationIdentity,
+            source: `${src}:${s.remotePort ?? 0}`,
+            destination: `${dst}:${dport}`,
+          });
+        },
+        onError: (err) => {
+          this.counters.upstreamErrors++;
+          this.log.debug({ endpoint, err: err.message }, 'proxy connection error');
+        },
+      },
+      this.limits,
+    );
+    l.conns.add(conn);
+    s.once('close', () => l.conns.delete(conn));
+  }
+
+  metrics(): L7Metrics {
+    let active = 0;
+    for (const l of this.servers.values()) active += l.conns.size;
+    const c = this.counters;
+    return { listeners: this.servers.size, connections: c.connections, activeConnections: active, requests: { allowed: c.allowed, denied: c.denied, invalid: c.invalid }, upstreamErrors: c.upstreamErrors };
+  }
+
+  /** Idempotent: closes listeners and every proxied connection. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const [port, l] of this.servers) {
+      this.closeListener(port);
+      for (const c of l.conns) c.destroy();
+    }
+    this.removeAllListeners();
+  }
+}

@@ -1,0 +1,172 @@
+// L7 proxy benchmark: small GET requests over keep-alive connections from one endpoint to
+// another through a real agent's transparent proxy (ingress HTTP rules on the server: the
+// datapath steers each connection to the proxy with bpf_sk_assign), against the same requests
+// to an identical server with no policy (the floor), measured in the same run.
+// Run as root: npm run bench:l7. Last stdout line: one JSON object.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { EndpointJson } from '../../agent/api/index.js';
+import { EtcdCluster } from '../../agent/dev/etcd-cluster.js';
+import { eventually } from '../e2e/helpers/eventually.js';
+import { TestHost } from '../e2e/helpers/host.js';
+
+const CONNECTIONS = 8;
+const ROUND_MS = 2000;
+const ROUNDS = 5;
+
+const SERVER = `require('node:http').createServer((req, res) => res.end('ok')).listen(80, '0.0.0.0', () => console.log('READY'));`;
+
+/** Keep-alive load: CONNECTIONS sockets, one request in flight each, latency per request. */
+const LOAD = `
+const net = require('node:net');
+const [host, conns, ms] = process.argv.slice(2).map((v, i) => (i === 0 ? v : Number(v)));
+const lat = [];
+let done = 0;
+const end = Date.now() + ms;
+let open = conns;
+const req = Buffer.from('GET /bench HTTP/1.1\\r\\nHost: ' + host + '\\r\\n\\r\\n');
+for (let c = 0; c < conns; c++) {
+  const s = net.connect(80, host);
+  s.setNoDelay(true);
+  let buf = '';
+  let t0 = 0n;
+  const send = () => { t0 = process.hrtime.bigint(); s.write(req); };
+  s.on('connect', send);
+  s.on('data', (d) => {
+    buf += d.toString('latin1');
+    const i = buf.indexOf('\\r\\n\\r\\n');
+    if (i < 0) return;
+    const len = Number((/content-length: *(\\d+)/i.exec(buf) || [0, 0])[1]);
+    if (buf.length < i + 4 + len) return;
+    if (!buf.startsWith('HTTP/1.1 200')) { console.error('bad answer ' + buf.slice(0, 40)); process.exit(1); }
+    buf = buf.slice(i + 4 + len);
+    lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    done++;
+    if (Date.now() < end) send(); else { s.end(); if (--open === 0) report(); }
+  });
+  s.on('error', (e) => { console.error(e.message); process.exit(1); });
+}
+const t = Date.now();
+function report() {
+  lat.sort((a, b) => a - b);
+  const p = (q) => lat[Math.min(lat.length - 1, Math.floor(lat.length * q))];
+  console.log(JSON.stringify({ rps: done / ((Date.now() - t) / 1000), p50: p(0.5), p99: p(0.99), n: done }));
+}
+`;
+
+const POLICY = `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: bench-l7
+spec:
+  endpointSelector:
+    matchLabels: { app: web }
+  ingress:
+    - fromEndpoints:
+        - matchLabels: { app: client }
+      toPorts:
+        - ports: [{ port: "80", protocol: TCP }]
+          rules:
+            http:
+              - { method: GET, path: "/(bench|health)" }
+`;
+
+interface Round {
+  rps: number;
+  p50: number;
+  p99: number;
+  n: number;
+  /** CPU time per request of the agent (proxy) and of the server, microseconds. */
+  agentUs?: number;
+  serverUs?: number;
+}
+
+/** utime + stime of a process, microseconds (clock ticks of 10 ms). */
+function cpuUs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10_000;
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function main(): Promise<void> {
+  const etcd = await EtcdCluster.start({ members: 1 });
+  const host = new TestHost(etcd);
+  const procs: ChildProcess[] = [];
+  try {
+    host.setup();
+    // Debug logging writes a line per request: measure the proxy, not the logger.
+    const cfg = join(host.dir, 'agent.yaml');
+    writeFileSync(cfg, readFileSync(cfg, 'utf8').replace('log-level: debug', 'log-level: info'));
+    await host.startAgent();
+    const add = async (name: string, labels: string): Promise<{ ip: string; ns: string }> => {
+      const ns = host.addNetns(name[0]!);
+      const ep = JSON.parse(await host.wardOk(['endpoint', 'add', '--name', name, '--labels', labels, '--netns', ns, '-o', 'json'])) as EndpointJson;
+      return { ip: ep.ip, ns };
+    };
+    const client = await add('client', 'app=client');
+    const web = await add('web', 'app=web');
+    const direct = await add('direct', 'app=direct');
+    const load = join(host.dir, 'load.cjs');
+    writeFileSync(load, LOAD);
+    for (const ep of [web, direct]) {
+      const p = spawn('nsenter', [`--net=/run/netns/${ep.ns}`, process.execPath, '-e', SERVER], { stdio: ['ignore', 'pipe', 'ignore'] });
+      procs.push(p);
+      await new Promise<void>((resolve) => p.stdout.once('data', () => resolve()));
+    }
+    const policyFile = join(host.dir, 'policy.yaml');
+    writeFileSync(policyFile, POLICY);
+    await host.wardOk(['policy', 'import', policyFile]);
+    const curl = (url: string): string => spawnSync('nsenter', [`--net=/run/netns/${client.ns}`, 'curl', '-s', '-m', '3', '-o', '/dev/null', '-w', '%{http_code}', url], { encoding: 'utf8' }).stdout;
+    if (!(await eventually(() => curl(`http://${web.ip}/denied`) === '403', 10_000, 50))) throw new Error('the L7 policy did not take effect');
+    const run = (ip: string, ms: number): Round => {
+      const server = ip === web.ip ? procs[0] : procs[1];
+      const a0 = cpuUs(host.agent?.pid);
+      const s0 = cpuUs(server?.pid);
+      const r = spawnSync('nsenter', [`--net=/run/netns/${client.ns}`, process.execPath, load, ip, String(CONNECTIONS), String(ms)], { encoding: 'utf8', timeout: ms + 20_000 });
+      if (r.status !== 0) throw new Error(`load generator failed: ${r.stderr}`);
+      const round = JSON.parse(r.stdout.trim().split('\n').pop()!) as Round;
+      return { ...round, agentUs: (cpuUs(host.agent?.pid) - a0) / round.n, serverUs: (cpuUs(server?.pid) - s0) / round.n };
+    };
+    run(web.ip, 500); // warm-up (JIT in proxy, server and client)
+    run(direct.ip, 500);
+    const proxied: Round[] = [];
+    const plain: Round[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      plain.push(run(direct.ip, ROUND_MS));
+      proxied.push(run(web.ip, ROUND_MS));
+    }
+    const m = (rs: Round[], k: keyof Round): number => median(rs.map((r) => r[k] ?? 0));
+    const rows = [
+      ['path', 'rps (median)', 'p50 ms', 'p99 ms', 'requests/round', 'agent us/req', 'server us/req'],
+      ['direct (no policy)', m(plain, 'rps').toFixed(0), m(plain, 'p50').toFixed(3), m(plain, 'p99').toFixed(3), m(plain, 'n').toFixed(0), m(plain, 'agentUs').toFixed(1), m(plain, 'serverUs').toFixed(1)],
+      ['through L7 proxy', m(proxied, 'rps').toFixed(0), m(proxied, 'p50').toFixed(3), m(proxied, 'p99').toFixed(3), m(proxied, 'n').toFixed(0), m(proxied, 'agentUs').toFixed(1), m(proxied, 'serverUs').toFixed(1)],
+    ];
+    console.log(`L7 proxy: ${CONNECTIONS} keep-alive connections, 1 request in flight each, ${ROUNDS} rounds of ${ROUND_MS} ms (medians)`);
+    for (const r of rows) console.log(r.map((c, i) => (i === 0 ? c.padEnd(20) : c.padStart(14))).join(''));
+    const out = {
+      bench: 'l7',
+      connections: CONNECTIONS,
+      proxy_rps: Math.round(m(proxied, 'rps')),
+      direct_rps: Math.round(m(plain, 'rps')),
+      rps_ratio: Number((m(proxied, 'rps') / m(plain, 'rps')).toFixed(3)),
+      proxy_p50_ms: Number(m(proxied, 'p50').toFixed(3)),
+      direct_p50_ms: Number(m(plain, 'p50').toFixed(3)),
+      proxy_p99_ms: Number(m(proxied, 'p99').toFixed(3)),
+      direct_p99_ms: Number(m(plain, 'p99').toFixed(3)),
+      added_p99_ms: Number((m(proxied, 'p99') - m(plain, 'p99')).toFixed(3)),
+      proxy_cpu_us_per_req: Number(m(proxied, 'agentUs').toFixed(1)),
+      server_cpu_us_per_req: Number(m(proxied, 'serverUs').toFixed(1)),
+    };
+    console.log(JSON.stringify(out));
+  } finally {
+    for (const p of procs) if (p.exitCode === null && p.pid !== undefined) p.kill('SIGKILL');
+    await host.agent?.stop(5000);
+    host.destroy();
+    await etcd.close();
+  }
+}
+
+await main();

@@ -1,0 +1,192 @@
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EndpointJson } from '../../agent/api/index.js';
+import { EtcdCluster } from '../../agent/dev/etcd-cluster.js';
+import { sh } from '../datapath/helpers/sh.js';
+import { eventually } from './helpers/eventually.js';
+import { TestHost } from './helpers/host.js';
+import { KeepAliveClient, serverLog, startServer, writeFixtures } from './helpers/http-fixtures.js';
+
+const l7Policy = (paths: string) => `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: web-l7
+spec:
+  endpointSelector:
+    matchLabels: { app: web }
+  ingress:
+    - fromEndpoints:
+        - matchLabels: { app: client }
+      toPorts:
+        - ports: [{ port: "80", protocol: TCP }]
+          rules:
+            http:
+              - { method: GET, path: "${paths}" }
+`;
+
+const EGRESS_POLICY = `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: client-egress
+spec:
+  endpointSelector:
+    matchLabels: { app: client }
+  egress:
+    - toEndpoints:
+        - matchLabels: { app: api }
+      toPorts:
+        - ports: [{ port: "80", protocol: TCP }]
+          rules:
+            http:
+              - { method: GET, path: "/eg/.*" }
+    - toEndpoints:
+        - matchLabels: { app: web }
+      toPorts:
+        - ports: [{ port: "80", protocol: TCP }]
+`;
+
+// One host with its agent process, three endpoints (client, web, api), real HTTP servers in
+// web and api logging every request that reaches them, curl and a keep-alive client in client.
+describe('L7 HTTP policy through the in-agent transparent proxy', () => {
+  let etcd: EtcdCluster | undefined;
+  let host: TestHost | undefined;
+  const procs: ChildProcess[] = [];
+  const clients: KeepAliveClient[] = [];
+  const ns = { client: '', web: '', api: '' };
+  const ip = { web: '', api: '' };
+  let fx = { server: '', client: '' };
+  let logs = { web: '', api: '' };
+
+  // curl never throws here: a failed transfer shows as status 000 in the output.
+  const inClient = (args: string[]): string => spawnSync('nsenter', [`--net=/run/netns/${ns.client}`, ...args], { encoding: 'utf8', timeout: 8000 }).stdout ?? '';
+  const curl = (urls: string[], extra: string[] = []): string[] =>
+    inClient(['curl', '-s', '-m', '3', '-w', '%{http_code} %{num_connects}\\n', ...extra, ...urls.flatMap((u) => [u, '-o', '/dev/null'])]).trim().split('\n');
+  const curlBody = (url: string, extra: string[] = []): string => inClient(['curl', '-s', '-m', '3', ...extra, url]);
+
+  beforeAll(async () => {
+    etcd = await EtcdCluster.start({ members: 1 });
+    host = new TestHost(etcd);
+    host.setup();
+    await host.startAgent();
+    const h = host;
+    fx = writeFixtures(h.dir);
+    const add = async (name: string, labels: string): Promise<EndpointJson> => {
+      const netns = h.addNetns(name[0]!);
+      (ns as Record<string, string>)[name] = netns;
+      return JSON.parse(await h.wardOk(['endpoint', 'add', '--name', name, '--labels', labels, '--netns', netns, '-o', 'json'])) as EndpointJson;
+    };
+    await add('client', 'app=client');
+    ip.web = (await add('web', 'app=web')).ip;
+    ip.api = (await add('api', 'app=api')).ip;
+    logs = { web: join(h.dir, 'web.log'), api: join(h.dir, 'api.log') };
+    procs.push(startServer(ns.web, fx.server, logs.web, 80), startServer(ns.api, fx.server, logs.api, 80));
+    for (const l of Object.values(logs)) {
+      if (!(await eventually(() => readFileSync(l, 'utf8').includes('READY'), 10_000, 20))) throw new Error(`server for ${l} did not start`);
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const c of clients) c.stop();
+    for (const p of procs) if (p.exitCode === null && p.pid !== undefined) p.kill('SIGKILL');
+    await host?.agent?.stop(5000);
+    host?.destroy();
+    await etcd?.close();
+  });
+
+  // Request decisions the agent logged (its 'l7 request' events, debug level in tests).
+  const agentEvents = (): string[] => readFileSync(host!.logFile, 'utf8').split('\n').filter((l) => l.includes('"l7 request"'));
+
+  const importPolicy = async (name: string, text: string): Promise<void> => {
+    const f = join(host!.dir, `${name}.yaml`);
+    writeFileSync(f, text);
+    await host!.wardOk(['policy', 'import', f]);
+  };
+
+  it('ingress rules: allowed requests reach the server, denied ones get 403 and never arrive', async () => {
+    expect(curl([`http://${ip.web}/public/x`])).toEqual(['200 1']); // no policy yet: plain L4
+    await importPolicy('web-l7', l7Policy('/public/.*'));
+    // Applied once a denied path answers 403 (the proxy, not the server).
+    expect(await eventually(() => curl([`http://${ip.web}/private`])[0] === '403 1', 10_000, 50)).toBe(true);
+    writeFileSync(logs.web, '');
+    expect(curlBody(`http://${ip.web}/public/a`)).toBe('hello GET /public/a\n');
+    expect(curlBody(`http://${ip.web}/private`)).toBe('Access denied\r\n');
+    expect(curl([`http://${ip.web}/public/b`], ['-X', 'POST'])).toEqual(['403 1']);
+    expect(curl([`http://${ip.web}/public/c?q=1`])).toEqual(['200 1']);
+    expect(serverLog(logs.web).map((l) => l.split(' ').slice(0, 2).join(' '))).toEqual(['GET /public/a', 'GET /public/c?q=1']);
+    // Every decision is an event in the agent's log (debug level in tests).
+    expect(await eventually(() => agentEvents().some((l) => l.includes('"verdict":"denied"') && l.includes('"path":"/private"') && l.includes('"direction":"ingress"')), 5000, 50)).toBe(true);
+  });
+
+  it('keep-alive connection with mixed allowed and denied requests', async () => {
+    writeFileSync(logs.web, '');
+    const out = curl([`http://${ip.web}/public/1`, `http://${ip.web}/private/2`, `http://${ip.web}/public/3`, `http://${ip.web}/nope`]);
+    // One connection (num_connects 0 after the first) carries all four.
+    expect(out).toEqual(['200 1', '403 0', '200 0', '403 0']);
+    const seen = serverLog(logs.web);
+    expect(seen.map((l) => l.split(' ')[1])).toEqual(['/public/1', '/public/3']);
+    expect(new Set(seen.map((l) => l.split(' ')[2])).size).toBe(1); // one upstream connection
+  });
+
+  it('an unparseable request gets 400 and is not passed through', async () => {
+    writeFileSync(logs.web, '');
+    const js = `const s=require('net').connect(80,'${ip.web}',()=>s.write('BROKEN REQUEST\\r\\n\\r\\n'));let b='';s.on('data',d=>b+=d);s.on('close',()=>console.log(b.split('\\r\\n')[0]))`;
+    expect(sh('nsenter', [`--net=/run/netns/${ns.client}`, process.execPath, '-e', js]).trim()).toBe('HTTP/1.1 400 Bad Request');
+    expect(serverLog(logs.web)).toEqual([]);
+  });
+
+  it('ward policy trace agrees with the proxy', async () => {
+    for (const [method, path, status] of [
+      ['GET', '/public/x', 200],
+      ['GET', '/private', 403],
+      ['DELETE', '/public/x', 403],
+    ] as const) {
+      const r = await host!.ward(['policy', 'trace', '--from', 'client', '--to', 'web', '--dport', '80', '--http-method', method, '--http-path', path, '-o', 'json']);
+      const verdict = (JSON.parse(r.out) as { verdict: string }).verdict;
+      expect(verdict).toBe(status === 200 ? 'allowed' : 'denied');
+      expect(curl([`http://${ip.web}${path}`], ['-X', method])).toEqual([`${status} 1`]);
+    }
+  });
+
+  it('a policy change applies to the next request on an open connection', async () => {
+    const c = new KeepAliveClient(ns.client, fx.client, ip.web, 80);
+    clients.push(c);
+    c.send('/admin');
+    const first = await c.next();
+    expect(first.status).toBe(403);
+    await importPolicy('web-l7', l7Policy('/(public/.*|admin)'));
+    expect(await eventually(() => curl([`http://${ip.web}/admin`])[0] === '200 1', 10_000, 50)).toBe(true);
+    c.send('/admin');
+    const second = await c.next();
+    expect(second).toMatchObject({ status: 200, body: 'hello GET /admin\n', localPort: first.localPort });
+    c.send('END');
+  });
+
+  it('egress rules on the client side', async () => {
+    await importPolicy('client-egress', EGRESS_POLICY);
+    expect(await eventually(() => curl([`http://${ip.api}/other`])[0] === '403 1', 10_000, 50)).toBe(true);
+    writeFileSync(logs.api, '');
+    expect(curlBody(`http://${ip.api}/eg/1`)).toBe('hello GET /eg/1\n');
+    expect(curl([`http://${ip.api}/eg/2`, `http://${ip.api}/secret`, `http://${ip.api}/eg/3`])).toEqual(['200 1', '403 0', '200 0']);
+    expect(serverLog(logs.api).map((l) => l.split(' ')[1])).toEqual(['/eg/1', '/eg/2', '/eg/3']);
+    expect(await eventually(() => agentEvents().some((l) => l.includes('"direction":"egress"') && l.includes('"verdict":"denied"') && l.includes('"path":"/secret"')), 5000, 50)).toBe(true);
+  });
+
+  it('agent restart while a keep-alive connection is idle: the connection ends cleanly, L7 policy works again after', async () => {
+    const c = new KeepAliveClient(ns.client, fx.client, ip.web, 80);
+    clients.push(c);
+    c.send('/public/before');
+    expect((await c.next()).status).toBe(200);
+    await host!.agent!.stop(10_000);
+    // The proxy lives in the agent: its connections end with it (a FIN, not a hang).
+    expect(await c.next()).toEqual({ closed: true });
+    // Meanwhile the steering entries stay: new connections fail closed (no listener), never bypass.
+    expect(curl([`http://${ip.web}/private`], ['-m', '1'])[0]).toBe('000 0'); // the SYN is dropped
+    writeFileSync(logs.web, '');
+    await host!.startAgent();
+    expect(await eventually(() => curl([`http://${ip.web}/private`])[0] === '403 1', 10_000, 50)).toBe(true);
+    expect(curl([`http://${ip.web}/public/after`])).toEqual(['200 1']);
+    expect(serverLog(logs.web).map((l) => l.split(' ')[1])).toEqual(['/public/after']);
+  });
+});
