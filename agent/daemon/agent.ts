@@ -537,6 +537,7 @@ export class Agent implements ApiHandler {
         local: () => this.local.values(),
         ipcacheLookup: (ip) => this.dp.ipcache.lookup(ip),
         identityLabels: (id) => this.ids.get(id)?.labels.toStrings(),
+        identities: () => this.ids.list().map((i) => [i.id, i.labels] as const),
       },
       q,
     );

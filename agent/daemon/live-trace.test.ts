@@ -26,6 +26,7 @@ function world(): LiveTraceSources {
   const ipcache = new Map<string, number>([
     ['10.1.0.5', 300], // a remote web endpoint
     ['10.9.0.1', ReservedIdentity.remoteNode],
+    ['10.2.0.3', 301], // db, seen from a host where it is not local
     ['192.0.2.7', cidr.identity],
   ]);
   const local = [{ name: 'db', ip: '10.2.0.3', identity: 301, labels: db.toStrings() }];
@@ -33,7 +34,11 @@ function world(): LiveTraceSources {
     engine,
     local: () => local,
     ipcacheLookup: (ip) => (ipcache.has(ip) ? { identity: ipcache.get(ip)! } : undefined),
-    identityLabels: (id) => (id === 300 ? web.toStrings() : undefined),
+    identityLabels: (id) => (id === 300 ? web.toStrings() : id === 301 ? db.toStrings() : undefined),
+    identities: () => [
+      [300, web],
+      [301, db],
+    ],
   };
 }
 
@@ -47,6 +52,15 @@ describe('online trace on live sources', () => {
     expect(resolveLivePeer(w, '192.0.2.7')).toMatchObject({ kind: 'address', prefix: '192.0.2.0/24' });
     expect(resolveLivePeer(w, '8.8.8.8')).toEqual({ kind: 'address', ip: '8.8.8.8', identity: ReservedIdentity.world });
     expect(() => resolveLivePeer(w, 'nosuch')).toThrow(TraceInputError);
+  });
+
+  it("judges a remote endpoint's own side with the cluster-wide rules", () => {
+    const w = { ...world(), local: () => [] };
+    expect(liveTrace(w, { from: '10.1.0.5', to: '10.2.0.3', dport: 5432, protocol: 'TCP' }).verdict).toBe('allowed');
+    const denied = liveTrace(w, { from: '10.1.0.5', to: '10.2.0.3', dport: 22, protocol: 'TCP' });
+    expect(denied.verdict).toBe('denied');
+    expect(denied.ingress.endpoint).toBe('remote endpoint 10.2.0.3');
+    expect(denied.to).toMatchObject({ kind: 'address', ip: '10.2.0.3', identity: 301 });
   });
 
   it('gives the verdicts of the live engine', () => {

@@ -80,6 +80,11 @@ describe('two hosts: cross-host identities, routing and policy', () => {
     expect((await trace('world', db.ip)).verdict).toBe('denied');
     expect(await h2.wardOk(['policy', 'trace', '--from', web.ip, '--to', 'db', '--dport', '5432'])).toMatch(/remote endpoint, identity \d+[\s\S]*Final verdict: ALLOWED/);
     expect((await h2.ward(['policy', 'trace', '--from', 'nosuch', '--to', 'db', '--dport', '5432'])).err).toContain('unknown peer "nosuch"');
+    // From host 1, db is remote: its ingress side is judged from the same cluster-wide rules.
+    const fromH1 = async (from: string): Promise<string> =>
+      (JSON.parse(await h1.wardOk(['policy', 'trace', '--from', from, '--to', db.ip, '--dport', '5432', '-o', 'json'])) as { verdict: string }).verdict;
+    expect(await fromH1('web')).toBe('allowed');
+    expect(await fromH1('other')).toBe('denied');
 
     // Endpoint delete on host 1 removes its ipcache entry on host 2.
     expect(await eventually(() => h2.ipcacheIdentity(gone.ip) === gone.identity, 10_000)).toBe(true);
