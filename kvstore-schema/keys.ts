@@ -11,6 +11,7 @@ import { decodeLabelSegment, encodeLabelSegment, type SchemaLabel } from './labe
  *   <root>state/endpoints/v1/<node>/<ip>                  endpoint ip -> identity (node lease)
  *   <root>state/policies/v1/<name>                        policy document (no lease)
  *   <root>coordination/v1/leader/<role>                   elected leader, e.g. role `identity-gc`
+ *   <root>state/schema                                    highest schema version in use (no lease)
  *
  * <labels> is encodeLabelSegment (percent-encoded `source:key=value;...`, never contains `/`).
  * Node, policy and role names are restricted to NAME_RE so they need no escaping. Putting the
@@ -62,6 +63,8 @@ export class KeySchema {
   readonly endpoints: string;
   readonly policies: string;
   readonly leaders: string;
+  /** Cluster-wide schema marker: agents that know an older version refuse to write. */
+  readonly schemaMarkerKey: string;
 
   constructor(root: string = DEFAULT_ROOT) {
     if (root === '' || !root.endsWith('/') || root.startsWith('/') || root.includes('//')) {
@@ -76,6 +79,7 @@ export class KeySchema {
     this.endpoints = `${root}state/endpoints/v1/`;
     this.policies = `${root}state/policies/v1/`;
     this.leaders = `${root}coordination/v1/leader/`;
+    this.schemaMarkerKey = `${root}state/schema`;
   }
 
   idKey(id: number): string {

@@ -10,7 +10,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 APT_PACKAGES=(etcd-server etcd-client clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool iproute2
-  iputils-ping netcat-openbsd curl socat make g++ python3 procps util-linux systemd)
+  iputils-ping netcat-openbsd curl socat make g++ python3 procps util-linux systemd
+  podman containernetworking-plugins runc busybox-static)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -11,6 +11,8 @@ export interface AddEndpointRequest {
   /** Netns name (under /run/netns) or absolute path. */
   readonly netns: string;
   readonly ip?: string;
+  /** Interface name inside the netns; default eth0 (CNI passes CNI_IFNAME). */
+  readonly ifname?: string;
 }
 
 export interface EndpointJson {

@@ -40,3 +40,13 @@ describe('validateTraceRequest', () => {
     expect(() => validateTraceRequest({ from: 'a', to: 'b', dport: 1, http: { headers: 'x' } })).toThrow(/http.headers/);
   });
 });
+
+describe('validateAddEndpoint ifname', () => {
+  it('accepts an optional workload interface name and refuses bad ones', () => {
+    expect(validateAddEndpoint({ name: 'w', labels: ['a=b'], netns: 'x' }).ifname).toBeUndefined();
+    expect(validateAddEndpoint({ name: 'w', labels: ['a=b'], netns: 'x', ifname: 'net1' }).ifname).toBe('net1');
+    for (const bad of ['', 'a/b', 'sixteen-chars-xx', 'a b', 7]) {
+      expect(() => validateAddEndpoint({ name: 'w', labels: ['a=b'], netns: 'x', ifname: bad })).toThrow(ApiValidationError);
+    }
+  });
+});

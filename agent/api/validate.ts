@@ -13,10 +13,14 @@ export interface ValidAddEndpoint {
   /** Absolute netns path. */
   readonly netns: string;
   readonly ip?: string;
+  /** Interface name inside the netns (default eth0). */
+  readonly ifname?: string;
 }
 
 const NETNS_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
-const KEYS = new Set(['name', 'labels', 'netns', 'ip']);
+const KEYS = new Set(['name', 'labels', 'netns', 'ip', 'ifname']);
+// Linux IFNAMSIZ is 16 with the NUL; no '/', ':' or whitespace.
+const IFNAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
 
 export function validateEndpointName(name: unknown): string {
   if (typeof name !== 'string' || !ENDPOINT_NAME_RE.test(name)) {
@@ -56,7 +60,11 @@ export function validateAddEndpoint(body: unknown): ValidAddEndpoint {
   const netns = resolveNetns(o['netns']);
   const ip = o['ip'];
   if (ip !== undefined && typeof ip !== 'string') throw new ApiValidationError('ip must be a string like "10.200.1.5"');
-  return { name, labels, netns, ...(ip !== undefined ? { ip } : {}) };
+  const ifname = o['ifname'];
+  if (ifname !== undefined && (typeof ifname !== 'string' || !IFNAME_RE.test(ifname))) {
+    throw new ApiValidationError(`ifname ${JSON.stringify(ifname)} must be 1-15 letters, digits, '_', '.' or '-' (a Linux interface name)`);
+  }
+  return { name, labels, netns, ...(ip !== undefined ? { ip } : {}), ...(ifname !== undefined ? { ifname } : {}) };
 }
 
 const TRACE_KEYS = new Set(['from', 'to', 'dport', 'protocol', 'http']);

@@ -73,7 +73,7 @@ const NAME_HELP = `  --name NAME            cluster name (default: the only clus
 export const devUpCommand: Command = {
   path: ['dev', 'up'],
   summary: 'bring up a local cluster: etcd, hosts as netns, agents, workloads, policy',
-  usage: `Usage: ward dev up [-f cluster.yaml] [--name NAME] [--etcd-members 1|3] [--etcd-port PORT]
+  usage: `Usage: ward dev up [-f cluster.yaml] [--name NAME] [--etcd-members 1|3] [--etcd-port PORT] [--tls]
 
 Brings up a local cluster on this machine (root): etcd members on loopback (data on tmpfs), a
 netns per host joined by a bridge (in its own netns), an agent process per host, the workloads
@@ -86,6 +86,8 @@ after this command returns; a cluster of the same name is torn down first.
   --etcd-port PORT       client port of member 0 if free, member i gets PORT+i*10000
                          (default 2379; 0: free ports)
   --log-level LEVEL      agents' log level (default info)
+  --tls                  etcd over mutual TLS only: a CA and certificates from
+                         deploy/make-certs.sh in the state dir (pki/), agents use theirs
 
 State, logs and agent sockets: /run/ward-dev/NAME ($WARD_DEV_RUN_DIR); etcd data:
 /dev/shm/ward-dev/NAME ($WARD_DEV_DATA_DIR).`,
@@ -98,6 +100,7 @@ State, logs and agent sockets: /run/ward-dev/NAME ($WARD_DEV_RUN_DIR); etcd data
         'etcd-members': { type: 'string' },
         'etcd-port': { type: 'string' },
         'log-level': { type: 'string' },
+        tls: { type: 'boolean' },
       },
       strict: true,
       allowPositionals: true,
@@ -121,6 +124,7 @@ State, logs and agent sockets: /run/ward-dev/NAME ($WARD_DEV_RUN_DIR); etcd data
       ...(etcdMembers !== undefined ? { etcdMembers } : {}),
       ...(etcdPort !== undefined ? { etcdPort } : {}),
       ...(values['log-level'] !== undefined ? { agentLogLevel: values['log-level'] } : {}),
+      ...(values.tls === true ? { tls: true } : {}),
       // Agents run as this same ward (compiled, or from the sources under tsx in tests).
       ward: { cmd: process.execPath, args: [...process.execArgv, argv1], cwd: process.cwd() },
       out: lineOut(ctx),

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readEtcdTls, type KvClientOptions } from '../kvstore/index.js';
 import { UsageError } from './command.js';
 
@@ -18,4 +19,26 @@ export function etcdTlsFromEnv(env: NodeJS.ProcessEnv): { credentials?: NonNulla
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
+}
+
+/** A password file: its first line, which must not be empty; errors name the flag or variable. */
+export function readSecretFile(path: string, source: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`${source} ${path}: cannot read: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const secret = text.split(/\r?\n/)[0] ?? '';
+  if (secret === '') throw new UsageError(`${source} ${path}: the first line is empty`);
+  return secret;
+}
+
+/** etcd password auth for CLI commands: WARD_ETCD_USER + WARD_ETCD_PASSWORD_FILE, both or neither. */
+export function etcdAuthFromEnv(env: NodeJS.ProcessEnv): { auth?: NonNullable<KvClientOptions['auth']> } {
+  const username = env['WARD_ETCD_USER'];
+  const file = env['WARD_ETCD_PASSWORD_FILE'];
+  if ((username === undefined || username === '') && (file === undefined || file === '')) return {};
+  if (username === undefined || username === '' || file === undefined || file === '') throw new UsageError('WARD_ETCD_USER and WARD_ETCD_PASSWORD_FILE go together: set both or neither');
+  return { auth: { username, password: readSecretFile(file, 'WARD_ETCD_PASSWORD_FILE') } };
 }

@@ -3,7 +3,7 @@ import { asNumericIdentity, isReserved, LabelSet, RESERVED_LABEL_NAMES, reserved
 import { DEFAULT_ROOT, KeyError, KeySchema } from '../../kvstore-schema/index.js';
 import { KvClient, readIdentities, silentLogger } from '../kvstore/index.js';
 import { UsageError, type Command, type CommandContext } from './command.js';
-import { etcdTlsFromEnv } from './etcd-tls.js';
+import { etcdAuthFromEnv, etcdTlsFromEnv } from './etcd-tls.js';
 import { parseOutputFormat, renderTable } from './output.js';
 
 const ENDPOINT_RE = /^(https?:\/\/)?[A-Za-z0-9.-]+:\d{1,5}$|^(https?:\/\/)?\[[0-9a-fA-F:]+\]:\d{1,5}$/;
@@ -54,7 +54,7 @@ function renderRows(ctx: CommandContext, rows: readonly Row[], format: 'table' |
 
 /** Reads identities and who references them; bad keys are reported on stderr and skipped. */
 async function readAll(ctx: CommandContext, endpoints: string[], schema: KeySchema): Promise<Row[]> {
-  const client = new KvClient({ endpoints, logger: silentLogger(), attemptTimeoutMs: 1500, callTimeoutMs: 4000, ...etcdTlsFromEnv(ctx.env) });
+  const client = new KvClient({ endpoints, logger: silentLogger(), attemptTimeoutMs: 1500, callTimeoutMs: 4000, ...etcdTlsFromEnv(ctx.env), ...etcdAuthFromEnv(ctx.env) });
   try {
     const [identities, refs] = await Promise.all([readIdentities(client, schema), client.listPrefix(schema.refs)]).catch((err: unknown) => {
       throw new Error(`cannot read etcd at ${endpoints.join(',')}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });

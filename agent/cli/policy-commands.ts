@@ -6,7 +6,7 @@ import { decodeValue, encodeValue, DEFAULT_ROOT, KeyError, KeySchema } from '../
 import { policyValueFromText } from '../daemon/index.js';
 import { KvClient, silentLogger } from '../kvstore/index.js';
 import { UsageError, type Command, type CommandContext } from './command.js';
-import { etcdTlsFromEnv } from './etcd-tls.js';
+import { etcdAuthFromEnv, etcdTlsFromEnv } from './etcd-tls.js';
 import { parseEndpoints } from './identity-commands.js';
 import { renderTable } from './output.js';
 
@@ -26,7 +26,7 @@ function schemaOf(flag: string | undefined, env: NodeJS.ProcessEnv): KeySchema {
 async function withEtcd<T>(values: { etcd?: string | undefined; root?: string | undefined }, ctx: CommandContext, fn: (c: KvClient, s: KeySchema) => Promise<T>): Promise<T> {
   const endpoints = parseEndpoints(values.etcd, ctx.env);
   const schema = schemaOf(values.root, ctx.env);
-  const client = new KvClient({ endpoints, logger: silentLogger(), attemptTimeoutMs: 1500, callTimeoutMs: 4000, ...etcdTlsFromEnv(ctx.env) });
+  const client = new KvClient({ endpoints, logger: silentLogger(), attemptTimeoutMs: 1500, callTimeoutMs: 4000, ...etcdTlsFromEnv(ctx.env), ...etcdAuthFromEnv(ctx.env) });
   try {
     return await fn(client, schema);
   } finally {

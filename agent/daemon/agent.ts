@@ -20,7 +20,7 @@ import {
   Ipam,
   type EndpointRecord,
 } from '../endpoint/index.js';
-import { IdentityClient, KvClient, readEtcdTls, type StoreBatch } from '../kvstore/index.js';
+import { ensureSchemaMarker, IdentityClient, KvClient, readEtcdTls, type StoreBatch } from '../kvstore/index.js';
 import { createClusterWatch, type ClusterWatch, type WatchedPolicy } from './cluster-watch.js';
 import { DatapathSync } from './datapath-sync.js';
 import { DesiredIpcache } from './desired-ipcache.js';
@@ -166,6 +166,9 @@ export class Agent implements ApiHandler {
         connectTimeoutMs: 30_000,
         onIdentityMoved: (moves) => onMoved(moves),
       });
+      // Before the first key write: a cluster on a newer kvstore schema makes this agent refuse.
+      const marker = await ensureSchemaMarker(ids.client, ids.schema);
+      log.info({ schemaVersion: marker.cluster, created: marker.created }, 'kvstore schema checked');
       watchClient = new KvClient({ endpoints: config.etcd.endpoints, logger: kvLog, ...tls });
       const watch = createClusterWatch(watchClient, ids.schema, kvLog);
       const keys = new LeaseBoundKeys(ids.client, ids.leases, logger.child({ subsys: 'publish' }));
@@ -196,6 +199,9 @@ export class Agent implements ApiHandler {
         this.metrics.received('identities', d.added.size + d.deleted.size);
         this.engine.updateIdentities(d.added, d.deleted.keys());
         this.endpointIps.identitiesKnown(d.added.keys());
+        // An identity our endpoints hold was deleted under us: re-create it (same number).
+        const held = new Set([...this.local.values()].map((r) => r.identity));
+        if ([...d.deleted.keys()].some((id) => held.has(id))) this.ids.leases.resync('identity of a local endpoint deleted');
         this.schedule();
       }),
     );
@@ -316,7 +322,10 @@ export class Agent implements ApiHandler {
         if (ev.value.node === this.config.nodeName) continue; // ours come from local state
         const addr = this.nodeAddrs.get(ev.value.node)?.[0];
         this.endpointIps.set(ev.key, ev.value.ip, ev.value.identity, addr);
-      } else this.endpointIps.delete(ev.key);
+      } else {
+        this.endpointIps.delete(ev.key);
+        if (this.keys.has(ev.key)) this.ids.leases.resync(`own endpoint key ${ev.key} deleted`);
+      }
     }
     this.schedule();
   }
@@ -325,7 +334,11 @@ export class Agent implements ApiHandler {
     this.metrics.received('nodes', b.events.length);
     for (const ev of b.events) {
       const name = this.schema.parseNodeKey(ev.key);
-      if (name === this.config.nodeName) continue;
+      if (name === this.config.nodeName) {
+        // Our node key deleted while the lease lives (e.g. the prefix was wiped): re-put our keys.
+        if (ev.type === 'delete' && this.keys.has(ev.key)) this.ids.leases.resync('own node key deleted');
+        continue;
+      }
       for (const a of this.nodeAddrs.get(name) ?? []) this.ipcache.delete('node', a);
       const oldCidrs = this.nodeCidrs.get(name) ?? [];
       this.nodeAddrs.delete(name);
@@ -459,7 +472,7 @@ export class Agent implements ApiHandler {
     const log = this.log.child({ endpoint: req.name });
     try {
       await this.waitInSync(30_000);
-      await this.netlink.createVeth({ ifname, netns: req.netns, peerName: 'eth0', ip, gateway: this.ipam.gateway });
+      await this.netlink.createVeth({ ifname, netns: req.netns, peerName: req.ifname ?? 'eth0', ip, gateway: this.ipam.gateway });
       let identity: number;
       try {
         identity = (await this.ids.allocate(req.labels)).id;

@@ -3,6 +3,7 @@ import { WardError } from '../../identity/index.js';
 import { etcdMemberArgs, healthy } from './etcd-cluster.js';
 import type { DevState } from './dev-state.js';
 import { isAlive, logTail, spawnDetached, stopProc } from './procs.js';
+import { DEV_ADMIN_CERT, DEV_ETCD_CERT, devTlsFiles, healthyTls } from './dev-tls.js';
 
 /** An etcd member of a dev cluster could not be started or is unknown. */
 export class DevEtcdError extends WardError {}
@@ -36,7 +37,8 @@ function member(s: DevState, i: number): DevState['etcd']['members'][number] {
 /** Spawns member i detached (new cluster or rejoining from its data dir); records its PID. */
 export function spawnMember(s: DevState, i: number, mode: 'new' | 'existing'): void {
   const m = member(s, i);
-  const args = etcdMemberArgs({ ...m, initialCluster: s.etcd.initialCluster, token: s.etcd.token, state: mode, quotaBackendBytes: s.etcd.quotaBackendBytes });
+  const tls = s.etcd.tlsPki !== undefined ? devTlsFiles(s.etcd.tlsPki, DEV_ETCD_CERT) : undefined;
+  const args = etcdMemberArgs({ ...m, initialCluster: s.etcd.initialCluster, token: s.etcd.token, state: mode, quotaBackendBytes: s.etcd.quotaBackendBytes, tls });
   m.proc = spawnDetached(ETCD, args, `${m.logFile}.out`);
 }
 
@@ -46,10 +48,15 @@ export async function waitMemberHealthy(s: DevState, i: number, timeoutMs: numbe
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (!isAlive(m.proc)) throw new DevEtcdError(`etcd member ${m.name} exited during startup (log ${m.logFile}):\n${logTail(m.logFile)}${logTail(`${m.logFile}.out`)}`);
-    if (await healthy(m.clientPort, 1000)) return;
+    if (await memberHealthy(s, m, 1000)) return;
     if (Date.now() > deadline) throw new DevEtcdError(`etcd member ${m.name} not healthy after ${timeoutMs} ms (log ${m.logFile})`);
     await sleep(50);
   }
+}
+
+/** /health of a member (over mutual TLS with the admin certificate when the cluster has TLS). */
+export function memberHealthy(s: DevState, m: DevState['etcd']['members'][number], timeoutMs: number): Promise<boolean> {
+  return s.etcd.tlsPki !== undefined ? healthyTls(m.clientPort, timeoutMs, devTlsFiles(s.etcd.tlsPki, DEV_ADMIN_CERT)) : healthy(m.clientPort, timeoutMs);
 }
 
 /** SIGKILL member i by its recorded PID (PLATFORM.md: SIGTERM can take seconds). */

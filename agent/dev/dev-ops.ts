@@ -3,8 +3,7 @@ import { constants } from 'node:os';
 import { WardError } from '../../identity/index.js';
 import { ApiClient } from '../api/client.js';
 import { renderTable } from '../cli/output.js';
-import { healthy } from './etcd-cluster.js';
-import { killMember, memberOf, spawnMember, waitMemberHealthy } from './dev-etcd.js';
+import { killMember, memberHealthy, memberOf, spawnMember, waitMemberHealthy } from './dev-etcd.js';
 import { devBases, listClusters, loadState, saveState, type DevBases, type DevState } from './dev-state.js';
 import { isAlive } from './procs.js';
 import { netnsPath } from './topology.js';
@@ -70,7 +69,7 @@ export async function devStatus(s: DevState, out: (text: string) => void): Promi
   const etcdRows = await Promise.all(
     s.etcd.members.map(async (m) => {
       const alive = isAlive(m.proc);
-      const h = alive && (await healthy(m.clientPort, 1000));
+      const h = alive && (await memberHealthy(s, m, 1000));
       if (!h) ok = false;
       return [m.name, `127.0.0.1:${m.clientPort}`, alive ? String(m.proc?.pid) : '-', alive ? (h ? 'healthy' : 'unhealthy') : 'stopped'];
     }),

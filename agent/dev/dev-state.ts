@@ -65,7 +65,14 @@ export interface DevState {
   readonly dataDir: string;
   readonly createdAtMs: number;
   phase: 'starting' | 'up';
-  readonly etcd: { readonly token: string; readonly initialCluster: string; readonly quotaBackendBytes: number; readonly members: DevEtcdMemberState[] };
+  readonly etcd: {
+    readonly token: string;
+    readonly initialCluster: string;
+    readonly quotaBackendBytes: number;
+    readonly members: DevEtcdMemberState[];
+    /** `ward dev up --tls`: certificates (dev-tls.ts names) in this dir; clients need them. */
+    readonly tlsPki?: string;
+  };
   /** Every netns created, in creation order (deleted in reverse). */
   readonly netns: string[];
   /** Links created (`netns/ifname`), for the record: they go with their netns. */

@@ -7,11 +7,12 @@ import { ApiClient } from '../api/client.js';
 import type { EndpointJson } from '../api/types.js';
 import { renderTable } from '../cli/output.js';
 import { policyValueFromText } from '../daemon/policy-values.js';
-import { KvClient, silentLogger } from '../kvstore/index.js';
+import { KvClient, readEtcdTls, silentLogger } from '../kvstore/index.js';
 import { parsePolicy, type ParsedPolicy } from '../policy/index.js';
 import { ClusterFileError, clusterNameProblem, parseClusterFile, type DevClusterSpec } from './cluster-file.js';
 import { etcdEndpoints, loopbackPort, spawnMember, waitMemberHealthy } from './dev-etcd.js';
 import { devDown } from './dev-down.js';
+import { DEV_ADMIN_CERT, devTlsFiles, makeDevCerts } from './dev-tls.js';
 import { devBases, loadState, saveState, type DevBases, type DevState } from './dev-state.js';
 import { expectedMatrix, probeFrom, renderMatrix, waitForMatrix, type MatrixSource, type MatrixTarget } from './matrix.js';
 import { isAlive, logTail, spawnDetached } from './procs.js';
@@ -42,6 +43,8 @@ export interface DevUpOptions {
   readonly agentLogLevel?: string;
   /** Connect timeout of one matrix probe (a dropped SYN shows as deny after it). */
   readonly probeTimeoutMs?: number;
+  /** etcd speaks mutual TLS only; certificates (deploy/make-certs.sh) in the state dir. */
+  readonly tls?: boolean;
 }
 
 export interface DevUpResult {
@@ -115,6 +118,10 @@ export async function devUp(o: DevUpOptions): Promise<DevUpResult> {
   rmSync(dataDir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   mkdirSync(dataDir, { recursive: true });
+  // Certificates before anything runs: CA, the members' server cert, one client cert per host + admin.
+  const pki = o.tls === true ? join(dir, 'pki') : undefined;
+  if (pki !== undefined) makeDevCerts(pki, [DEV_ADMIN_CERT, ...spec.hosts.map((h) => h.name)]);
+  const adminTls = pki !== undefined ? devTlsFiles(pki, DEV_ADMIN_CERT) : undefined;
 
   // etcd members: preferred ports when free (so `npx ward ...` finds 2379), else free ports.
   const members: DevState['etcd']['members'] = [];
@@ -135,6 +142,7 @@ export async function devUp(o: DevUpOptions): Promise<DevUpResult> {
       initialCluster: members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(','),
       quotaBackendBytes: 512 * 1024 * 1024,
       members,
+      ...(pki !== undefined ? { tlsPki: pki } : {}),
     },
     netns: [],
     links: [],
@@ -192,6 +200,7 @@ export async function devUp(o: DevUpOptions): Promise<DevUpResult> {
 
     await Promise.all(members.map((_, i) => waitMemberHealthy(state, i, 30_000)));
     const endpoints = etcdEndpoints(state);
+    if (pki !== undefined) say(`   etcd speaks mutual TLS only; certificates in ${pki} (client CN = host name, ${DEV_ADMIN_CERT} for the CLI)`);
     say(`   etcd ${members.map((m) => `${m.name} 127.0.0.1:${m.clientPort} (pid ${m.proc?.pid})`).join(', ')}`);
 
     // Agents, all at once; each waits for its own in-sync.
@@ -206,6 +215,7 @@ export async function devUp(o: DevUpOptions): Promise<DevUpResult> {
           'etcd:',
           `  endpoints: [${endpoints.join(', ')}]`,
           `  root: ${DEFAULT_ROOT}`,
+          ...(pki !== undefined ? Object.entries(devTlsFiles(pki, h.name)).map(([k, v]) => `  ${k.replace('File', '-file')}: ${v}`) : []),
           `bpf-root: ${h.bpfRoot}`,
           `api-socket: ${h.apiSocket}`,
           `state-dir: ${join(h.dir, 'state')}`,
@@ -262,7 +272,7 @@ export async function devUp(o: DevUpOptions): Promise<DevUpResult> {
     let afterMatches: boolean | undefined;
     if (policy !== undefined) {
       const value = policyValueFromText(policy.text, basename(policy.file), policy.name, Date.now());
-      const kv = new KvClient({ endpoints, logger: silentLogger(), attemptTimeoutMs: 1500, callTimeoutMs: 5000 });
+      const kv = new KvClient({ endpoints, logger: silentLogger(), attemptTimeoutMs: 1500, callTimeoutMs: 5000, ...(adminTls !== undefined ? { credentials: readEtcdTls(adminTls) } : {}) });
       let rev: string;
       try {
         rev = await kv.put(new KeySchema(DEFAULT_ROOT).policyKey(value.name), encodeValue('policy', value));
@@ -290,7 +300,8 @@ export async function devUp(o: DevUpOptions): Promise<DevUpResult> {
     }
     say(`   npx ward dev status${n}                  # etcd members, agents, workloads`);
     say(`   npx ward dev etcd kill 0${n}; npx ward dev etcd start 0${n}`);
-    say(`   WARD_ETCD_ENDPOINTS=${endpoints.join(',')} npx ward policy list`);
+    const tlsEnv = adminTls !== undefined ? `WARD_ETCD_CA_FILE=${adminTls.caFile} WARD_ETCD_CERT_FILE=${adminTls.certFile} WARD_ETCD_KEY_FILE=${adminTls.keyFile} ` : '';
+    say(`   ${tlsEnv}WARD_ETCD_ENDPOINTS=${endpoints.join(',')} npx ward policy list`);
     say(`   WARD_API_SOCKET=${state.hosts[0]?.apiSocket ?? ''} npx ward endpoint list`);
     say(`   npx ward dev down${n}                    # remove everything`);
     return { state, beforeMatches: before.matches, afterMatches };

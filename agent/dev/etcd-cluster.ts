@@ -95,6 +95,8 @@ export interface EtcdMemberArgsSpec {
   readonly state: 'new' | 'existing';
   readonly quotaBackendBytes: number;
   readonly extraArgs?: readonly string[];
+  /** Client side over mutual TLS (peers stay plaintext on loopback). */
+  readonly tls?: { readonly caFile: string; readonly certFile: string; readonly keyFile: string } | undefined;
 }
 
 /** The etcd flags of one loopback member, tuned for fast elections (PLATFORM.md). */
@@ -102,8 +104,8 @@ export function etcdMemberArgs(m: EtcdMemberArgsSpec): string[] {
   return [
     '--name', m.name,
     '--data-dir', m.dataDir,
-    '--listen-client-urls', `http://127.0.0.1:${m.clientPort}`,
-    '--advertise-client-urls', `http://127.0.0.1:${m.clientPort}`,
+    '--listen-client-urls', `${m.tls !== undefined ? 'https' : 'http'}://127.0.0.1:${m.clientPort}`,
+    '--advertise-client-urls', `${m.tls !== undefined ? 'https' : 'http'}://127.0.0.1:${m.clientPort}`,
     '--listen-peer-urls', `http://127.0.0.1:${m.peerPort}`,
     '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peerPort}`,
     '--initial-cluster', m.initialCluster,
@@ -116,6 +118,7 @@ export function etcdMemberArgs(m: EtcdMemberArgsSpec): string[] {
     '--logger', 'zap',
     '--log-level', 'warn',
     '--log-outputs', m.logFile,
+    ...(m.tls !== undefined ? ['--cert-file', m.tls.certFile, '--key-file', m.tls.keyFile, '--client-cert-auth', '--trusted-ca-file', m.tls.caFile] : []),
     ...(m.extraArgs ?? []),
   ];
 }

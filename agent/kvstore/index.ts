@@ -9,3 +9,6 @@ export * from './identity-watcher.js';
 export * from './gc.js';
 export * from './identity-client.js';
 export * from './tls.js';
+export * from './rbac-plan.js';
+export * from './rbac.js';
+export * from './schema-marker.js';

@@ -69,6 +69,19 @@ export class LeaseManager {
     return () => this.restorers.delete(fn);
   }
 
+  /**
+   * Re-runs every restorer on the current lease: our keys were deleted while the lease lives
+   * (an operator wiped the prefix). Bumping the generation makes a running recovery redo all.
+   */
+  resync(reason: string): void {
+    if (this.abort.signal.aborted) return;
+    this.generation += 1;
+    this.log.warn({ reason, generation: this.generation }, 'lease-bound keys deleted under us; restoring them');
+    this.recovery ??= this.recover().finally(() => {
+      this.recovery = undefined;
+    });
+  }
+
   /** Resolves when no recovery is running (tests). */
   async settled(): Promise<void> {
     while (this.recovery !== undefined) await this.recovery;
