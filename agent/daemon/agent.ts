@@ -23,6 +23,7 @@ import {
 import { ensureSchemaMarker, IdentityClient, KvClient, readEtcdTls, type StoreBatch } from '../kvstore/index.js';
 import { createClusterWatch, type ClusterWatch, type WatchedPolicy } from './cluster-watch.js';
 import { DatapathSync } from './datapath-sync.js';
+import { distrustRemoteEndpoint } from './endpoint-trust.js';
 import { DesiredIpcache } from './desired-ipcache.js';
 import { EndpointIps } from './endpoint-ips.js';
 import { AgentError } from './errors.js';
@@ -319,7 +320,20 @@ export class Agent implements ApiHandler {
     this.metrics.received('endpoints', b.events.length);
     for (const ev of b.events) {
       if (ev.type === 'upsert') {
-        if (ev.value.node === this.config.nodeName) continue; // ours come from local state
+        let keyNode: string, keyIp: string;
+        try {
+          ({ node: keyNode, ip: keyIp } = this.schema.parseEndpointKey(ev.key));
+        } catch (err) {
+          this.log.warn({ key: ev.key, err: errMsg(err) }, 'ignoring endpoint entry with a malformed key');
+          continue;
+        }
+        if (keyNode === this.config.nodeName) continue; // ours come from local state
+        const distrust = distrustRemoteEndpoint({ keyNode, keyIp, value: ev.value }, this.config.endpointCidr);
+        if (distrust !== undefined) {
+          this.log.warn({ key: ev.key, reason: distrust }, 'ignoring untrusted endpoint entry');
+          this.endpointIps.delete(ev.key);
+          continue;
+        }
         const addr = this.nodeAddrs.get(ev.value.node)?.[0];
         this.endpointIps.set(ev.key, ev.value.ip, ev.value.identity, addr);
       } else {

@@ -104,6 +104,9 @@ describe('hostile etcd contents: agent skips bad keys and values, keeps enforcin
       [`${s.endpoints}evil-node/10.201.0.250`, GARBAGE],
       [`${s.endpoints}evil-node/10.201.0.251`, v2({ ip: '10.201.0.251', identity: 1, node: 'evil-node', name: 'x' })],
       [`${s.endpoints}evil-node/10.201.0.252`, HUGE],
+      // Well-formed but untrusted: a reserved identity (host), another node's name.
+      [`${s.endpoints}evil-node/10.201.0.254`, encodeValue('endpoint', { v: 1, ip: '10.201.0.254', identity: 1, node: 'evil-node', name: 'x' })],
+      [`${s.endpoints}evil-node/10.201.0.249`, encodeValue('endpoint', { v: 1, ip: '10.201.0.249', identity: 4242, node: 'other-node', name: 'x' })],
       [`${s.endpoints}${h.node}/10.201.0.253`, GARBAGE], // a bad endpoint under our own node prefix
       [`${s.endpoints}missing-slash`, GARBAGE],
       [`${s.policies}bad name!`, GARBAGE],
@@ -128,6 +131,9 @@ describe('hostile etcd contents: agent skips bad keys and values, keeps enforcin
     await enforcing();
     expect(h.ipcacheIdentity('10.201.0.250')).toBeUndefined();
     expect(h.ipcacheIdentity('10.201.0.251')).toBeUndefined();
+    expect(h.ipcacheIdentity('10.201.0.254')).toBeUndefined();
+    expect(h.ipcacheIdentity('10.201.0.249')).toBeUndefined();
+    expect(readFileSync(h.logFile, 'utf8')).toContain('ignoring untrusted endpoint entry');
 
     // Recovery: a valid policy written over the garbage takes effect (now other may reach db too).
     writeFileSync(policyFile, DB_POLICY.replace('matchLabels: { app: web }', 'matchExpressions: [{ key: app, operator: In, values: [web, other] }]'));
