@@ -3,6 +3,7 @@
 #   PREFIX (default /opt/ward)        package.json, bin/, dist/, BPF objects, the addon, docs,
 #                                     production node_modules (npm ci --omit=dev, offline first)
 #   BINDIR/ward (default /usr/local/bin)  wrapper running PREFIX/bin/ward.js with this node
+#   CNIDIR/ward-cni (default /usr/lib/cni)  the CNI plugin, a wrapper running PREFIX/bin/ward-cni.js
 #   /etc/ward/agent.yaml              from deploy/agent.yaml.example, only if absent
 #   /etc/systemd/system/ward-agent.service  (and ward-etcd.service + /etc/ward/etcd.env with --etcd)
 # Nothing is enabled or started: see the README section "Running on bare-metal hosts".
@@ -10,11 +11,12 @@ set -euo pipefail
 
 usage() {
   cat <<USAGE
-Usage: deploy/install.sh [--prefix DIR] [--root DIR] [--bin-dir DIR] [--etcd]
+Usage: deploy/install.sh [--prefix DIR] [--root DIR] [--bin-dir DIR] [--cni-dir DIR] [--etcd]
 
   --prefix DIR   where ward goes (default /opt/ward)
   --root DIR     staging root: every path is created under DIR (packaging, tests)
   --bin-dir DIR  where the ward wrapper goes (default /usr/local/bin)
+  --cni-dir DIR  CNI plugin directory for ward-cni (default /usr/lib/cni, Debian's podman)
   --etcd         also install the etcd member unit and /etc/ward/etcd.env (from the example)
 
 Run from a built checkout (npm run build, or scripts/setup.sh) as root.
@@ -26,12 +28,14 @@ die() { echo "ward install: $*" >&2; exit 1; }
 PREFIX=/opt/ward
 ROOT=
 BINDIR=/usr/local/bin
+CNIDIR=/usr/lib/cni
 WITH_ETCD=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --prefix) [ $# -ge 2 ] || { usage >&2; exit 2; }; PREFIX=$2; shift 2 ;;
     --root) [ $# -ge 2 ] || { usage >&2; exit 2; }; ROOT=$2; shift 2 ;;
     --bin-dir) [ $# -ge 2 ] || { usage >&2; exit 2; }; BINDIR=$2; shift 2 ;;
+    --cni-dir) [ $# -ge 2 ] || { usage >&2; exit 2; }; CNIDIR=$2; shift 2 ;;
     --etcd) WITH_ETCD=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "ward install: unknown argument $1" >&2; usage >&2; exit 2 ;;
@@ -39,6 +43,7 @@ while [ $# -gt 0 ]; do
 done
 case "$PREFIX" in /*) ;; *) echo "ward install: --prefix must be absolute" >&2; exit 2 ;; esac
 case "$BINDIR" in /*) ;; *) echo "ward install: --bin-dir must be absolute" >&2; exit 2 ;; esac
+case "$CNIDIR" in /*) ;; *) echo "ward install: --cni-dir must be absolute" >&2; exit 2 ;; esac
 if [ -n "$ROOT" ]; then
   case "$ROOT" in /*) ;; *) echo "ward install: --root must be absolute" >&2; exit 2 ;; esac
   ROOT=${ROOT%/}
@@ -81,6 +86,7 @@ mkdir -p "$DEST"
 put_file "$SRC/package.json" "$DEST/package.json" 0644
 put_file "$SRC/package-lock.json" "$DEST/package-lock.json" 0644
 put_file "$SRC/bin/ward.js" "$DEST/bin/ward.js" 0755
+put_file "$SRC/bin/ward-cni.js" "$DEST/bin/ward-cni.js" 0755
 put_tree "$SRC/dist" "$DEST/dist"
 for o in "$SRC"/bpf/build/*.o; do put_file "$o" "$DEST/bpf/build/$(basename "$o")" 0644; done
 put_file "$SRC/bpf/napi/build/Release/ebpf_napi.node" "$DEST/bpf/napi/build/Release/ebpf_napi.node" 0755
@@ -103,6 +109,9 @@ wrapper=$(mktemp)
 trap 'rm -f "$wrapper"' EXIT
 printf '#!/bin/sh\n# ward CLI and agent (installed by deploy/install.sh)\nexec %s %s "$@"\n' "$NODE" "$PREFIX/bin/ward.js" >"$wrapper"
 put_file "$wrapper" "$ROOT$BINDIR/ward" 0755
+# Runtimes run CNI plugins with a PATH that may lack node: the same kind of wrapper.
+printf '#!/bin/sh\n# ward CNI plugin (installed by deploy/install.sh)\nexec %s %s "$@"\n' "$NODE" "$PREFIX/bin/ward-cni.js" >"$wrapper"
+put_file "$wrapper" "$ROOT$CNIDIR/ward-cni" 0755
 
 # Config from the example, never overwritten.
 if [ ! -e "$ROOT/etc/ward/agent.yaml" ]; then

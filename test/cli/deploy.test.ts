@@ -48,6 +48,8 @@ describe('deploy/install.sh into a staging root', () => {
       'opt/ward/node_modules/etcd3/package.json',
       'opt/ward/docs/AGENT.md',
       'usr/local/bin/ward',
+      'opt/ward/bin/ward-cni.js',
+      'usr/lib/cni/ward-cni',
       'etc/ward/agent.yaml',
       'etc/ward/etcd.env',
       'etc/systemd/system/ward-agent.service',
@@ -62,6 +64,7 @@ describe('deploy/install.sh into a staging root', () => {
     expect(wrapper).toContain('/opt/ward/bin/ward.js "$@"');
     expect(wrapper).not.toContain(root);
     expect(statSync(join(root, 'usr/local/bin/ward')).mode & 0o111).not.toBe(0);
+    expect(readFileSync(join(root, 'usr/lib/cni/ward-cni'), 'utf8')).toContain('/opt/ward/bin/ward-cni.js "$@"');
     expect(readFileSync(join(root, 'etc/ward/agent.yaml'), 'utf8')).toBe(readFileSync(join(REPO, 'deploy/agent.yaml.example'), 'utf8'));
   });
 
