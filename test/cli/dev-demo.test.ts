@@ -1,19 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Writable } from 'node:stream';
 import { runCli } from '../../agent/cli/main.js';
-
-function capture(): { stream: Writable; text: () => string } {
-  const chunks: string[] = [];
-  return {
-    stream: new Writable({
-      write(c: Buffer, _e, cb) {
-        chunks.push(c.toString());
-        cb();
-      },
-    }),
-    text: () => chunks.join(''),
-  };
-}
+import { captureStream as capture } from '../helpers/cli.js';
 
 describe('ward dev demo (the README run command)', () => {
   it('allocates one identity per label set across nodes, lists them, prints the matrix, cleans up', async () => {

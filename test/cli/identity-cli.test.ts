@@ -1,25 +1,12 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../../agent/cli/main.js';
 import { IdentityClient, KvClient, silentLogger } from '../../agent/kvstore/index.js';
 import { KeySchema } from '../../kvstore-schema/index.js';
 import { useEtcdCluster, uniqueRoot } from '../helpers/etcd.js';
+import { runWard } from '../helpers/cli.js';
 
 const etcd = useEtcdCluster({ members: 1 });
 
-async function ward(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const sink = (into: string[]): Writable =>
-    new Writable({
-      write(chunk: Buffer, _e, cb) {
-        into.push(chunk.toString());
-        cb();
-      },
-    });
-  const code = await runCli(argv, { env, stdout: sink(out), stderr: sink(err) });
-  return { code, out: out.join(''), err: err.join('') };
-}
+const ward = runWard;
 
 describe('ward identity list/get against a real etcd', () => {
   it('lists, gets by number and by labels, as table and json', async () => {

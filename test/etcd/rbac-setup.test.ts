@@ -1,14 +1,13 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { Etcd3, Range } from 'etcd3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../agent/cli/main.js';
 import { LabelSet } from '../../identity/index.js';
 import { encodeValue, KeySchema } from '../../kvstore-schema/index.js';
 import { IdentityClient, KvClient, KvPermissionError, setupRbac, silentLogger } from '../../agent/kvstore/index.js';
 import { useEtcdCluster } from '../helpers/etcd.js';
+import { runWard } from '../helpers/cli.js';
 
 // Its own one-member cluster: enabling auth must not disturb other files' clusters.
 const etcd = useEtcdCluster({ members: 1 });
@@ -17,19 +16,7 @@ const schema = new KeySchema();
 const dir = mkdtempSync(join(tmpdir(), 'ward-rbac-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function ward(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const sink = (into: string[]): Writable =>
-    new Writable({
-      write(chunk: Buffer, _e, cb) {
-        into.push(chunk.toString());
-        cb();
-      },
-    });
-  const code = await runCli(argv, { env, stdout: sink(out), stderr: sink(err) });
-  return { code, out: out.join(''), err: err.join('') };
-}
+const ward = runWard;
 
 function file(name: string, text: string): string {
   const path = join(dir, name);

@@ -1,18 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { Writable } from 'node:stream';
 import { runCli } from '../../agent/cli/main.js';
 import { UsageError, type Command } from '../../agent/cli/command.js';
-
-function sink(): { stream: Writable; text: () => string } {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(chunk.toString());
-      cb();
-    },
-  });
-  return { stream, text: () => chunks.join('') };
-}
+import { captureStream as sink } from '../helpers/cli.js';
 
 const echo: Command = {
   path: ['demo', 'echo'],

@@ -1,26 +1,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../agent/cli/main.js';
+import { runWard } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ward-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function ward(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const sink = (into: string[]): Writable =>
-    new Writable({
-      write(chunk: Buffer, _e, cb) {
-        into.push(chunk.toString());
-        cb();
-      },
-    });
-  const code = await runCli(argv, { env, stdout: sink(out), stderr: sink(err) });
-  return { code, out: out.join(''), err: err.join('') };
-}
+const ward = runWard;
 
 describe('ward agent/endpoint/policy/status: errors a user sees without an agent', () => {
   it('rejects bad agent settings naming their source, before touching anything', async () => {
