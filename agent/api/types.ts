@@ -55,6 +55,8 @@ export interface StatusJson {
   readonly ipcacheEntries: number;
   readonly lockedDownEndpoints: readonly string[];
   /** The agent process's memory (bytes), as process.memoryUsage() reports it. */
+  /** etcd round trips this agent made so far (both kvstore clients' call counters). */
+  readonly etcdCalls?: number;
   readonly memory?: { readonly rss: number; readonly heapTotal: number; readonly heapUsed: number; readonly external: number; readonly arrayBuffers: number };
   /** The fullest endpoint policy map (none without endpoints). */
   readonly policyMapPressure?: { readonly endpoint: string; readonly entries: number; readonly capacity: number };

@@ -601,6 +601,7 @@ export class Agent implements ApiHandler {
       policyRevision: this.engine.revision,
       ipcacheEntries: this.ipcache.size,
       lockedDownEndpoints: [...this.local.values()].filter((r) => locked.has(r.id)).map((r) => r.name),
+      etcdCalls: this.ids.client.stats.calls + this.watchClient.stats.calls,
       memory: process.memoryUsage(),
       ...this.mapPressure(),
     };

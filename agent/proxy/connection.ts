@@ -145,11 +145,11 @@ export class ProxyConnection {
         this.ctx.onRequest({ ...base, verdict: 'allowed', reason: v.reason });
         this.queue.push({ kind: 'upstream', method: head.method, close: head.close });
         this.writeUpstream(headBytes);
-        this.reqBody = { framer: new BodyFramer(head.framing), forward: true };
+        if (head.framing.kind !== 'none') this.reqBody = { framer: new BodyFramer(head.framing), forward: true };
       } else {
         this.ctx.onRequest({ ...base, verdict: 'denied', status: 403, reason: v.reason });
         this.respondLocal(head.method, 403, ACCESS_DENIED_BODY, head.close);
-        this.reqBody = { framer: new BodyFramer(head.framing), forward: false };
+        if (head.framing.kind !== 'none') this.reqBody = { framer: new BodyFramer(head.framing), forward: false };
       }
       if (head.close) this.clientDone = true;
     }
@@ -244,6 +244,7 @@ export class ProxyConnection {
 
   private processUpstream(chunk: Buffer): void {
     this.respBuf = this.respBuf.length === 0 ? chunk : Buffer.concat([this.respBuf, chunk]);
+    let headBytes = 0;
     while (!this.closed && this.respBuf.length > 0) {
       const front = this.queue[0];
       if (front?.kind !== 'upstream') return this.upstreamFailed(502, 'upstream sent data nobody asked for');
@@ -254,15 +255,25 @@ export class ProxyConnection {
         const framing = responseFraming(r.head, front.method);
         if (typeof framing === 'string') return this.upstreamFailed(502, `bad upstream response: ${framing}`);
         if (r.head.status === 101) return this.upstreamFailed(502, 'upstream switched protocols without an upgrade request');
-        this.client.write(this.respBuf.subarray(0, r.head.headBytes));
-        this.respBuf = this.respBuf.subarray(r.head.headBytes);
-        if (r.head.status < 200) continue; // interim (100 Continue): the final answer follows
+        if (r.head.status < 200) {
+          // Interim (100 Continue): the final answer follows.
+          this.client.write(this.respBuf.subarray(0, r.head.headBytes));
+          this.respBuf = this.respBuf.subarray(r.head.headBytes);
+          continue;
+        }
         this.resp = { head: r.head, framer: new BodyFramer(framing), close: r.head.close || framing.kind === 'close', untilClose: framing.kind === 'close' };
+        headBytes = r.head.headBytes;
       }
-      const step = this.resp.framer.feed(this.respBuf);
-      if (step.error !== undefined) return this.upstreamFailed(502, `bad upstream body: ${step.error}`);
-      if (step.consumed > 0) this.client.write(this.respBuf.subarray(0, step.consumed));
-      this.respBuf = this.respBuf.subarray(step.consumed);
+      // The head (when just parsed) and the body bytes that follow it go out as one buffer.
+      const step = this.resp.framer.feed(this.respBuf, headBytes);
+      if (step.error !== undefined) {
+        if (headBytes > 0) this.client.write(this.respBuf.subarray(0, headBytes));
+        return this.upstreamFailed(502, `bad upstream body: ${step.error}`);
+      }
+      const out = headBytes + step.consumed;
+      if (out > 0) this.client.write(this.respBuf.subarray(0, out));
+      this.respBuf = this.respBuf.subarray(out);
+      headBytes = 0;
       if (!step.done) return;
       this.responseDone();
     }

@@ -43,7 +43,8 @@ export type ParseResult<T> = { readonly kind: 'incomplete' } | { readonly kind: 
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const CRLFCRLF = Buffer.from('\r\n\r\n');
-const BAD_IN_LINE = /[\r\n\0\x7f]/;
+/** A CR or LF that is not part of a CRLF line ending (a bare line ending), a NUL or a DEL. */
+const BAD_IN_HEAD = /[\0\x7f]|\r(?!\n)|(?<!\r)\n/;
 const INCOMPLETE = { kind: 'incomplete' } as const;
 
 function err(status: number, reason: string): { kind: 'error'; status: number; reason: string } {
@@ -65,9 +66,9 @@ function splitHead(buf: Buffer, limits: HeadLimits): ParseResult<RawHead> {
   if (end < 0) return buf.length > limits.maxHeadBytes ? err(431, `head larger than ${limits.maxHeadBytes} bytes`) : INCOMPLETE;
   if (end + 4 > limits.maxHeadBytes) return err(431, `head larger than ${limits.maxHeadBytes} bytes`);
   const text = buf.toString('latin1', start, end);
+  // Checked once over the head: after splitting on CRLF no line may hold a CR, LF, NUL or DEL.
+  if (BAD_IN_HEAD.test(text)) return err(400, 'invalid characters or line endings in head');
   const lines = text.split('\r\n');
-  // After splitting on CRLF, any CR, LF, NUL or DEL left is a bare line ending or a control byte.
-  for (const line of lines) if (BAD_IN_LINE.test(line)) return err(400, 'invalid characters or line endings in head');
   const headers: [string, string][] = [];
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!;
@@ -84,7 +85,8 @@ function splitHead(buf: Buffer, limits: HeadLimits): ParseResult<RawHead> {
 
 function values(headers: readonly (readonly [string, string])[], name: string): string[] {
   const out: string[] = [];
-  for (const [n, v] of headers) if (n.toLowerCase() === name) out.push(v);
+  // Length first: most names differ in length, which spares lower-casing them.
+  for (const [n, v] of headers) if (n.length === name.length && n.toLowerCase() === name) out.push(v);
   return out;
 }
 
@@ -102,6 +104,12 @@ function bodyFraming(headers: readonly (readonly [string, string])[]): Framing |
     return { kind: 'chunked' };
   }
   if (cl.length === 0) return { kind: 'none' };
+  const v0 = cl[0]!;
+  if (cl.length === 1 && /^[0-9]{1,15}$/.test(v0)) {
+    // The common shape (one plain value) needs no splitting; same result as below.
+    const length = Number(v0);
+    return length === 0 ? { kind: 'none' } : { kind: 'length', length };
+  }
   const distinct = new Set(cl.flatMap((v) => v.split(',').map((s) => s.trim())));
   if (distinct.size !== 1) return 'conflicting Content-Length values';
   const v = [...distinct][0]!;

@@ -51,7 +51,8 @@ const t = Date.now();
 function report() {
   lat.sort((a, b) => a - b);
   const p = (q) => lat[Math.min(lat.length - 1, Math.floor(lat.length * q))];
-  console.log(JSON.stringify({ rps: done / ((Date.now() - t) / 1000), p50: p(0.5), p99: p(0.99), n: done }));
+  const cpu = process.cpuUsage();
+  console.log(JSON.stringify({ rps: done / ((Date.now() - t) / 1000), p50: p(0.5), p99: p(0.99), n: done, clientUs: (cpu.user + cpu.system) / done }));
 }
 `;
 
@@ -80,13 +81,17 @@ interface Round {
   /** CPU time per request of the agent (proxy) and of the server, microseconds. */
   agentUs?: number;
   serverUs?: number;
+  /** CPU time per request of the load generator (whole process, startup included), microseconds. */
+  clientUs?: number;
+  /** The agent's user-mode share of agentUs (the rest is kernel time), microseconds. */
+  agentUserUs?: number;
 }
 
-/** utime + stime of a process, microseconds (clock ticks of 10 ms). */
-function cpuUs(pid: number | undefined): number {
+/** utime + stime of a process, microseconds (clock ticks of 10 ms); utime alone with userOnly. */
+function cpuUs(pid: number | undefined, userOnly = false): number {
   if (pid === undefined) return 0;
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10_000;
+  return (Number(f[11]) + (userOnly ? 0 : Number(f[12]))) * 10_000;
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -124,11 +129,12 @@ async function main(): Promise<void> {
     const run = (ip: string, ms: number): Round => {
       const server = ip === web.ip ? procs[0] : procs[1];
       const a0 = cpuUs(host.agent?.pid);
+      const u0 = cpuUs(host.agent?.pid, true);
       const s0 = cpuUs(server?.pid);
       const r = spawnSync('nsenter', [`--net=/run/netns/${client.ns}`, process.execPath, load, ip, String(CONNECTIONS), String(ms)], { encoding: 'utf8', timeout: ms + 20_000 });
       if (r.status !== 0) throw new Error(`load generator failed: ${r.stderr}`);
       const round = JSON.parse(r.stdout.trim().split('\n').pop()!) as Round;
-      return { ...round, agentUs: (cpuUs(host.agent?.pid) - a0) / round.n, serverUs: (cpuUs(server?.pid) - s0) / round.n };
+      return { ...round, agentUs: (cpuUs(host.agent?.pid) - a0) / round.n, agentUserUs: (cpuUs(host.agent?.pid, true) - u0) / round.n, serverUs: (cpuUs(server?.pid) - s0) / round.n };
     };
     run(web.ip, 500); // warm-up (JIT in proxy, server and client)
     run(direct.ip, 500);
@@ -158,6 +164,10 @@ async function main(): Promise<void> {
       direct_p99_ms: Number(m(plain, 'p99').toFixed(3)),
       added_p99_ms: Number((m(proxied, 'p99') - m(plain, 'p99')).toFixed(3)),
       proxy_cpu_us_per_req: Number(m(proxied, 'agentUs').toFixed(1)),
+      proxy_user_cpu_us_per_req: Number(m(proxied, 'agentUserUs').toFixed(1)),
+      direct_server_cpu_us_per_req: Number(m(plain, 'serverUs').toFixed(1)),
+      client_cpu_us_per_req: Number(m(plain, 'clientUs').toFixed(1)),
+      proxied_client_cpu_us_per_req: Number(m(proxied, 'clientUs').toFixed(1)),
       server_cpu_us_per_req: Number(m(proxied, 'serverUs').toFixed(1)),
     };
     console.log(JSON.stringify(out));
