@@ -2,15 +2,13 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { pack } from 'msgpackr';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { EndpointJson } from '../../agent/api/index.js';
-import { EtcdCluster } from '../../agent/dev/etcd-cluster.js';
-import { KvClient, silentLogger } from '../../agent/kvstore/index.js';
 import { encodeValue, KeySchema, VALUE_VERSION } from '../../kvstore-schema/index.js';
 import { Probe } from '../datapath/helpers/probe.js';
 import { sh } from '../datapath/helpers/sh.js';
 import { eventually } from './helpers/eventually.js';
-import { TestHost } from './helpers/host.js';
+import { useSingleHost } from './helpers/single-host.js';
 import { DB_POLICY } from './helpers/policies.js';
 
 /** Raw POST to the agent API over its unix socket (bodies the CLI would never send). */
@@ -36,30 +34,12 @@ const HUGE = Buffer.alloc(1024 * 1024, 0x61); // 1 MiB of 'a' (a positive fixint
 // One host with web, db and other endpoints and "db accepts only web on 5432" in force. Hostile
 // writes under every ward prefix must be logged and skipped while real TCP keeps the verdicts.
 describe('hostile etcd contents: agent skips bad keys and values, keeps enforcing, recovers', () => {
-  let etcd: EtcdCluster | undefined;
-  let host: TestHost | undefined;
-  let kv: KvClient | undefined;
-  const probes: Probe[] = [];
-
-  beforeAll(async () => {
-    etcd = await EtcdCluster.start({ members: 1 });
-    kv = new KvClient({ endpoints: etcd.endpoints, logger: silentLogger() });
-    host = new TestHost(etcd);
-    host.setup();
-    await host.startAgent();
-  });
-
-  afterAll(async () => {
-    for (const p of probes) p.stop();
-    await host?.agent?.stop(5000);
-    host?.destroy();
-    kv?.close();
-    await etcd?.close();
-  });
+  const fx = useSingleHost();
+  const probes = fx.probes;
 
   it('garbage, wrong-version, huge values and malformed keys under every prefix', async () => {
-    const h = host!;
-    const k = kv!;
+    const h = fx.host;
+    const k = fx.kv;
     const s = new KeySchema(h.root);
     const add = async (name: string, labels: string, netns: string): Promise<EndpointJson> =>
       JSON.parse(await h.wardOk(['endpoint', 'add', '--name', name, '--labels', labels, '--netns', netns, '-o', 'json'])) as EndpointJson;
@@ -151,8 +131,8 @@ describe('hostile etcd contents: agent skips bad keys and values, keeps enforcin
   });
 
   it('API and CLI refuse invalid labels, IPs, namespaces and conflicting endpoints, leaving no partial state', async () => {
-    const h = host!;
-    const k = kv!;
+    const h = fx.host;
+    const k = fx.kv;
     const nsWeb = `we${h.tag}w`; // made by the first test; holds endpoint web (eth0)
     const nsFresh = h.addNetns('f');
     const notNetns = join(h.dir, 'not-a-netns');
@@ -216,8 +196,8 @@ describe('hostile etcd contents: agent skips bad keys and values, keeps enforcin
   });
 
   it('etcd wiped under the ward root: the agent re-creates its node, endpoint and identity keys and converges', async () => {
-    const h = host!;
-    const k = kv!;
+    const h = fx.host;
+    const k = fx.kv;
     const s = new KeySchema(h.root);
     const eps = JSON.parse(await h.wardOk(['endpoint', 'list', '-o', 'json'])) as EndpointJson[];
     expect(eps.map((e) => e.name).sort()).toEqual(['db', 'other', 'web']);

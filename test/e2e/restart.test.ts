@@ -1,14 +1,12 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { EndpointJson } from '../../agent/api/index.js';
-import { EtcdCluster } from '../../agent/dev/etcd-cluster.js';
-import { KvClient, silentLogger } from '../../agent/kvstore/index.js';
 import { decodeValue, KeySchema } from '../../kvstore-schema/index.js';
 import { Probe } from '../datapath/helpers/probe.js';
 import { sh } from '../datapath/helpers/sh.js';
 import { eventually } from './helpers/eventually.js';
-import { TestHost } from './helpers/host.js';
+import { useSingleHost } from './helpers/single-host.js';
 import { DB_POLICY } from './helpers/policies.js';
 
 /** Probes allowed and denied flows until stopped; counts every wrong verdict. */
@@ -43,29 +41,11 @@ function watchVerdicts(
 
 // Restart survival (kill -9, restart from the state file and pins) and fail-static (etcd gone).
 describe('single host: agent kill -9 and restart, etcd down and back', () => {
-  let etcd: EtcdCluster | undefined;
-  let host: TestHost | undefined;
-  let kv: KvClient | undefined;
-  const probes: Probe[] = [];
-
-  beforeAll(async () => {
-    etcd = await EtcdCluster.start({ members: 1 });
-    kv = new KvClient({ endpoints: etcd.endpoints, logger: silentLogger(), attemptTimeoutMs: 1000, callTimeoutMs: 3000 });
-    host = new TestHost(etcd, { index: 1 });
-    host.setup();
-    await host.startAgent();
-  });
-
-  afterAll(async () => {
-    for (const p of probes) p.stop();
-    await host?.agent?.stop(5000);
-    host?.destroy();
-    kv?.close();
-    await etcd?.close();
-  });
+  const fx = useSingleHost({ host: { index: 1 }, kv: { attemptTimeoutMs: 1000, callTimeoutMs: 3000 } });
+  const probes = fx.probes;
 
   it('keeps enforcing through kill -9 and restart, and while etcd is down', async () => {
-    const h = host!;
+    const h = fx.host;
     const schema = new KeySchema(h.root);
     const add = async (name: string, labels: string, netns: string): Promise<EndpointJson> =>
       JSON.parse(await h.wardOk(['endpoint', 'add', '--name', name, '--labels', labels, '--netns', netns, '-o', 'json'])) as EndpointJson;
@@ -108,17 +88,17 @@ describe('single host: agent kill -9 and restart, etcd down and back', () => {
       ['other', list[1]!.id, list[1]!.identity, true],
       ['web', web.id, web.identity, true],
     ]);
-    expect(await eventually(async () => (await kv!.get(schema.endpointKey(h.node, web.ip))).kv !== undefined, 5000)).toBe(true);
+    expect(await eventually(async () => (await fx.kv.get(schema.endpointKey(h.node, web.ip))).kv !== undefined, 5000)).toBe(true);
     // The vanished endpoint was dropped: its map swept, its etcd key and identity reference gone.
     expect(existsSync(join(h.bpfRoot, 'policy', `ep_${stale.id}`))).toBe(false);
-    expect((await kv!.get(schema.endpointKey(h.node, stale.ip))).kv).toBeUndefined();
-    expect((await kv!.listPrefix(schema.refsNodePrefix(h.node))).kvs.map((x) => x.key.toString()).some((k) => k.includes('stale'))).toBe(false);
+    expect((await fx.kv.get(schema.endpointKey(h.node, stale.ip))).kv).toBeUndefined();
+    expect((await fx.kv.listPrefix(schema.refsNodePrefix(h.node))).kvs.map((x) => x.key.toString()).some((k) => k.includes('stale'))).toBe(false);
     expect(await pWeb.tcp(db.ip, 5432)).toBe(true);
     expect(await pOther.tcp(db.ip, 5432, 500)).toBe(false);
     console.log(`agent restart to in-sync: ${restartMs} ms; ${during.rounds} probe rounds without a wrong verdict`);
 
     // --- etcd down: fail-static, status degraded; a new endpoint with a known identity works
-    await etcd!.kill(0);
+    await fx.etcd.kill(0);
     expect(await eventually(async () => (await h.status())?.degraded === true, 10_000, 200)).toBe(true);
     expect((await h.ward(['status'])).code).toBe(1);
     expect(await pWeb.sessionEcho(session, 'etcd-down')).toBe(true);
@@ -131,11 +111,11 @@ describe('single host: agent kill -9 and restart, etcd down and back', () => {
     expect(await eventually(() => pWeb2.tcp(db.ip, 5432), 5000)).toBe(true);
 
     // --- etcd back: status recovers, the pending publication lands
-    await etcd!.restart(0);
+    await fx.etcd.restart(0);
     expect(await eventually(async () => (await h.status())?.degraded === false, 20_000, 200)).toBe(true);
     expect(
       await eventually(async () => {
-        const kv2 = (await kv!.get(schema.endpointKey(h.node, web2.ip)).catch(() => ({ kv: undefined }))).kv;
+        const kv2 = (await fx.kv.get(schema.endpointKey(h.node, web2.ip)).catch(() => ({ kv: undefined }))).kv;
         return kv2 !== undefined && decodeValue('endpoint', kv2.value).identity === web.identity;
       }, 20_000, 200),
     ).toBe(true);

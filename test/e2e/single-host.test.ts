@@ -1,15 +1,13 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { EndpointJson } from '../../agent/api/index.js';
-import { EtcdCluster } from '../../agent/dev/etcd-cluster.js';
-import { KvClient, silentLogger } from '../../agent/kvstore/index.js';
 import { decodeValue, KeySchema } from '../../kvstore-schema/index.js';
 import { Probe } from '../datapath/helpers/probe.js';
 import { sh } from '../datapath/helpers/sh.js';
 import { AgentProcess } from './helpers/agent-process.js';
 import { eventually } from './helpers/eventually.js';
-import { TestHost } from './helpers/host.js';
+import { useSingleHost } from './helpers/single-host.js';
 import { DB_POLICY } from './helpers/policies.js';
 
 
@@ -25,29 +23,11 @@ function linkGone(netns: string, ifname: string): boolean {
 // One host (a netns made here) with its agent as a separate process, a real etcd, three
 // endpoints added through the CLI, a policy imported through the CLI, real TCP between them.
 describe('single host: agent process, CLI endpoints and policy, real TCP', () => {
-  let etcd: EtcdCluster | undefined;
-  let host: TestHost | undefined;
-  let kv: KvClient | undefined;
-  const probes: Probe[] = [];
-
-  beforeAll(async () => {
-    etcd = await EtcdCluster.start({ members: 1 });
-    kv = new KvClient({ endpoints: etcd.endpoints, logger: silentLogger() });
-    host = new TestHost(etcd);
-    host.setup();
-    await host.startAgent();
-  });
-
-  afterAll(async () => {
-    for (const p of probes) p.stop();
-    await host?.agent?.stop(5000);
-    host?.destroy();
-    kv?.close();
-    await etcd?.close();
-  });
+  const fx = useSingleHost();
+  const probes = fx.probes;
 
   it('adds endpoints, enforces an imported policy, deletes policy and endpoint, stops on SIGTERM', async () => {
-    const h = host!;
+    const h = fx.host;
     const schema = new KeySchema(h.root);
     expect(statSync(h.socket).mode & 0o777).toBe(0o600); // root-only API
 
@@ -81,11 +61,11 @@ describe('single host: agent process, CLI endpoints and policy, real TCP', () =>
 
     // IP -> identity published in etcd under the node's lease; the node is registered.
     const epKey = schema.endpointKey(h.node, other.ip);
-    const got = await kv!.get(epKey);
+    const got = await fx.kv.get(epKey);
     expect(got.kv).toBeDefined();
     expect(decodeValue('endpoint', got.kv!.value)).toMatchObject({ ip: other.ip, identity: other.identity, node: h.node, name: 'other' });
     expect(got.kv!.lease).not.toBe('0');
-    expect(decodeValue('node', (await kv!.get(schema.nodeKey(h.node))).kv!.value)).toMatchObject({ addresses: [h.nodeIp], endpointCidrs: [h.endpointCidr] });
+    expect(decodeValue('node', (await fx.kv.get(schema.nodeKey(h.node))).kv!.value)).toMatchObject({ addresses: [h.nodeIp], endpointCidrs: [h.endpointCidr] });
 
     // --- real TCP: no policy selects db, so everything reaches it
     const [pWeb, pDb, pOther] = await Promise.all([Probe.start(nsWeb), Probe.start(nsDb), Probe.start(nsOther)]);
@@ -112,7 +92,7 @@ describe('single host: agent process, CLI endpoints and policy, real TCP', () =>
     const bad = await h.ward(['policy', 'import', '--name', 'bad', badFile]);
     expect(bad.code).toBe(1);
     expect(bad.err).toMatch(/bad\.yaml/);
-    expect((await kv!.get(schema.policyKey('bad'))).kv).toBeUndefined();
+    expect((await fx.kv.get(schema.policyKey('bad'))).kv).toBeUndefined();
 
     // A second agent with the same settings refuses to start and changes nothing.
     const second = AgentProcess.start(['--config', join(h.dir, 'agent.yaml'), `--host-netns=/run/netns/${h.hostNs}`], join(h.dir, 'agent2.log'));
@@ -141,7 +121,7 @@ describe('single host: agent process, CLI endpoints and policy, real TCP', () =>
     const mapPin = join(h.bpfRoot, 'policy', `ep_${other.id}`);
     expect(existsSync(mapPin)).toBe(true);
     expect(await h.wardOk(['endpoint', 'delete', 'other'])).toContain('deleted');
-    expect((await kv!.get(epKey)).kv).toBeUndefined();
+    expect((await fx.kv.get(epKey)).kv).toBeUndefined();
     expect(existsSync(mapPin)).toBe(false);
     expect(linkGone(h.hostNs, other.ifname)).toBe(true);
     const missing = await h.ward(['endpoint', 'get', 'other']);
