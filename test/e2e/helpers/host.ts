@@ -1,19 +1,14 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { runCli } from '../../../agent/cli/main.js';
 import type { StatusJson } from '../../../agent/api/index.js';
 import type { EtcdCluster } from '../../../agent/dev/etcd-cluster.js';
 import { Datapath } from '../../../bpf/index.js';
 import { ensureBpffs, sh, shQuiet } from '../../datapath/helpers/sh.js';
 import { AgentProcess } from './agent-process.js';
 import { eventually } from './eventually.js';
+import { runWard, type CliResult } from '../../helpers/cli.js';
 
-export interface CliResult {
-  readonly code: number;
-  readonly out: string;
-  readonly err: string;
-}
+export type { CliResult } from '../../helpers/cli.js';
 
 let seq = 0;
 
@@ -110,19 +105,8 @@ export class TestHost {
     return this.agent;
   }
 
-  async ward(argv: readonly string[]): Promise<CliResult> {
-    const out: string[] = [];
-    const err: string[] = [];
-    const sink = (into: string[]): Writable =>
-      new Writable({
-        write(chunk: Buffer, _e, cb) {
-          into.push(chunk.toString());
-          cb();
-        },
-      });
-    const env = { WARD_API_SOCKET: this.socket, WARD_ETCD_ENDPOINTS: this.etcd.endpoints.join(','), WARD_ETCD_ROOT: this.root };
-    const code = await runCli(argv, { env, stdout: sink(out), stderr: sink(err) });
-    return { code, out: out.join(''), err: err.join('') };
+  ward(argv: readonly string[]): Promise<CliResult> {
+    return runWard(argv, { WARD_API_SOCKET: this.socket, WARD_ETCD_ENDPOINTS: this.etcd.endpoints.join(','), WARD_ETCD_ROOT: this.root });
   }
 
   async wardOk(argv: readonly string[]): Promise<string> {
