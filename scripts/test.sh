@@ -22,6 +22,16 @@ node -e '
     if (!fs.existsSync(f)) { failed++; continue; }
     const r = JSON.parse(fs.readFileSync(f, "utf8"));
     passed += r.numPassedTests; failed += r.numFailedTests;
+    // CI keeps only the tail of the output: repeat each failure here, with its first lines.
+    for (const file of r.testResults ?? []) {
+      if (file.status === "failed" && (file.assertionResults ?? []).every((a) => a.status !== "failed"))
+        console.log(`FAILED (file) ${file.name}\n  ${String(file.message ?? "").split("\n").slice(0, 12).join("\n  ")}`);
+      for (const a of file.assertionResults ?? []) {
+        if (a.status !== "failed") continue;
+        const msg = (a.failureMessages ?? []).join("\n").split("\n").slice(0, 12).join("\n  ");
+        console.log(`FAILED ${file.name} > ${a.fullName}\n  ${msg}`);
+      }
+    }
   }
   console.log(`tests: ${passed} passed, ${failed} failed`);
 ' "$results/unit.json" "$results/integration.json"

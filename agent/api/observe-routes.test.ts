@@ -75,7 +75,7 @@ describe('observability routes over a real unix socket', () => {
       if (got.length === 2) ac.abort();
     }, ac.signal);
     // The subscription exists once the server has handled the request.
-    for (let i = 0; i < 200 && fake.subs.size === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 2000 && fake.subs.size === 0; i++) await new Promise((r) => setTimeout(r, 5));
     expect(fake.queries.at(-1)).toEqual({ type: 'drop', endpoint: 'db' });
     for (const s of fake.subs) {
       s(EVENT);
@@ -83,7 +83,7 @@ describe('observability routes over a real unix socket', () => {
     }
     await done;
     expect(got.map((e) => e.dport)).toEqual([2, 3]);
-    for (let i = 0; i < 200 && fake.subs.size > 0; i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 2000 && fake.subs.size > 0; i++) await new Promise((r) => setTimeout(r, 5));
     expect(fake.subs.size).toBe(0);
     await expect(followMonitor(client.socketPath, { endpoint: 'nope' }, () => undefined, new AbortController().signal)).rejects.toMatchObject({ status: 404 });
   });

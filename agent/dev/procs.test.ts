@@ -19,7 +19,7 @@ describe('dev processes', () => {
     started.push(p);
     expect(p.startTime).toMatch(/^\d+$/);
     expect(isAlive(p)).toBe(true);
-    for (let i = 0; i < 100 && !readFileSync(log, 'utf8').includes('started'); i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 500 && !readFileSync(log, 'utf8').includes('started'); i++) await new Promise((r) => setTimeout(r, 20));
     expect(logTail(log)).toBe('started');
     await stopProc(p, { termMs: 1000, group: true });
     expect(isAlive(p)).toBe(false);
