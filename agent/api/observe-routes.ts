@@ -1,10 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { BpfPolicyJson, CounterJson, CtEntryJson, IpcacheEntryJson, MonitorEventJson, SelectorJson } from './observe-types.js';
+import { isMonitorType, MONITOR_EVENT_TYPES, type BpfPolicyJson, type CounterJson, type CtEntryJson, type IpcacheEntryJson, type MonitorEventJson, type MonitorEventType, type SelectorJson } from './observe-types.js';
 import { NOT_MINE, STREAMED, type ApiRoute } from './server.js';
 import { ApiValidationError } from './validate.js';
 
 export interface MonitorQuery {
-  readonly type?: 'drop' | 'policy-verdict';
+  /** Absent: every type (datapath and L7). */
+  readonly type?: MonitorEventType;
   /** Endpoint name or id. */
   readonly endpoint?: string;
 }
@@ -19,7 +20,6 @@ export interface ObserveHandler {
   monitor(q: MonitorQuery, cb: (e: MonitorEventJson) => void): { close(): void };
 }
 
-const MONITOR_TYPES = ['drop', 'policy-verdict'] as const;
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 
 /** Rejects query parameters other than `allowed`. */
@@ -35,9 +35,9 @@ function query(url: URL, allowed: readonly string[]): Map<string, string> {
 function monitorQuery(url: URL): MonitorQuery {
   const q = query(url, ['type', 'endpoint']);
   const type = q.get('type');
-  if (type !== undefined && !(MONITOR_TYPES as readonly string[]).includes(type)) throw new ApiValidationError(`type must be ${MONITOR_TYPES.join(' or ')}, got ${JSON.stringify(type)}`);
+  if (type !== undefined && !isMonitorType(type)) throw new ApiValidationError(`type must be one of ${MONITOR_EVENT_TYPES.join(', ')}; got ${JSON.stringify(type)}`);
   const endpoint = q.get('endpoint');
-  return { ...(type !== undefined ? { type: type as 'drop' | 'policy-verdict' } : {}), ...(endpoint !== undefined && endpoint !== '' ? { endpoint } : {}) };
+  return { ...(type !== undefined ? { type } : {}), ...(endpoint !== undefined && endpoint !== '' ? { endpoint } : {}) };
 }
 
 /** Streams events as NDJSON until the client goes away (or the server closes). */
@@ -55,7 +55,7 @@ function streamMonitor(h: ObserveHandler, q: MonitorQuery, req: IncomingMessage,
 }
 
 /**
- *   GET /v1/monitor?type=drop|policy-verdict&endpoint=NAME|ID   (NDJSON stream)
+ *   GET /v1/monitor?type=drop|policy-verdict|l7&endpoint=NAME|ID   (NDJSON stream; no type: all)
  *   GET /v1/bpf/policy/ENDPOINT   GET /v1/bpf/ipcache   GET /v1/bpf/ct?endpoint=   GET /v1/bpf/counters
  *   GET /v1/policy/selectors
  */

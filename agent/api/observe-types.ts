@@ -1,7 +1,12 @@
 /** JSON shapes of the observability API (`ward monitor`, `ward bpf ...`, `ward policy selectors`). */
 
-/** One datapath event with endpoint and identities resolved (one NDJSON line of /v1/monitor). */
-export interface MonitorEventJson {
+/** Event types of /v1/monitor: datapath `drop` and `policy-verdict`, and `l7` (HTTP proxy request decisions). */
+export const MONITOR_EVENT_TYPES = ['drop', 'policy-verdict', 'l7'] as const;
+export type MonitorEventType = (typeof MONITOR_EVENT_TYPES)[number];
+export const isMonitorType = (t: string): t is MonitorEventType => (MONITOR_EVENT_TYPES as readonly string[]).includes(t);
+
+/** One datapath event with endpoint and identities resolved. */
+export interface MonitorDatapathEventJson {
   readonly type: 'drop' | 'policy-verdict';
   readonly reason: number;
   readonly reasonName: string;
@@ -22,6 +27,39 @@ export interface MonitorEventJson {
   readonly length: number;
   readonly proxyPort: number;
 }
+
+/** One request decision of the L7 (HTTP) proxy, identities resolved. */
+export interface MonitorL7EventJson {
+  readonly type: 'l7';
+  /** Wall clock (ms since the epoch) of the decision. */
+  readonly timeMs: number;
+  /** The local endpoint whose policy was applied (the server for ingress, the client for egress). */
+  readonly endpoint: string;
+  /** Its id, identity and labels, while it is one of this agent's endpoints. */
+  readonly endpointId?: number;
+  readonly identity?: number;
+  readonly labels?: readonly string[];
+  readonly direction: 'ingress' | 'egress';
+  readonly sourceIdentity: number;
+  readonly sourceLabels?: readonly string[];
+  readonly destinationIdentity: number;
+  readonly destinationLabels?: readonly string[];
+  /** `ip:port` of the client, and the original destination. */
+  readonly source: string;
+  readonly destination: string;
+  readonly method: string;
+  /** Path the rules matched (no query); empty when the request could not be parsed. */
+  readonly path: string;
+  readonly host?: string;
+  /** invalid: refused before any policy applied (unparseable, unsupported). */
+  readonly verdict: 'allowed' | 'denied' | 'invalid';
+  /** Status the proxy answered itself (403, 400, 501...); absent when forwarded. */
+  readonly status?: number;
+  readonly reason: string;
+}
+
+/** One NDJSON line of /v1/monitor. */
+export type MonitorEventJson = MonitorDatapathEventJson | MonitorL7EventJson;
 
 export interface BpfPolicyEntryJson {
   readonly identity: number;

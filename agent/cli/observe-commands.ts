@@ -1,11 +1,15 @@
 import { parseArgs } from 'node:util';
 import {
   followMonitor,
+  isMonitorType,
+  MONITOR_EVENT_TYPES,
   type BpfPolicyJson,
   type CounterJson,
   type CtEntryJson,
   type IpcacheEntryJson,
+  type MonitorDatapathEventJson,
   type MonitorEventJson,
+  type MonitorL7EventJson,
   type MonitorQuery,
   type SelectorJson,
 } from '../api/index.js';
@@ -42,7 +46,7 @@ const str = (v: string | boolean | undefined): string | undefined => (typeof v =
 const labelsText = (l: readonly string[] | undefined): string => (l === undefined ? '?' : l.length === 0 ? '-' : l.join(','));
 const json = (v: unknown): string => `${JSON.stringify(v, null, 2)}\n`;
 
-function eventLine(e: MonitorEventJson): string {
+function datapathLine(e: MonitorDatapathEventJson): string {
   const ep = `${e.endpoint ?? `#${e.endpointId}`}${e.identity !== undefined ? ` (${e.identity})` : ''}`;
   const remote = `identity ${e.remoteIdentity} ${labelsText(e.remoteLabels)}`;
   const flow = `${e.saddr}${e.sport !== 0 ? `:${e.sport}` : ''} -> ${e.daddr}${e.dport !== 0 ? `:${e.dport}` : ''} ${e.protocol}`;
@@ -50,17 +54,32 @@ function eventLine(e: MonitorEventJson): string {
   return `${what} ${e.direction} endpoint ${ep}, remote ${remote}: ${flow}\n`;
 }
 
+/** `HTTP DENIED ingress endpoint web (400): GET http://web/private => 403, 10.0.0.2:41000 (identity 300 app=client) -> 10.0.0.3:80 (identity 400 app=web): reason`. */
+function l7Line(e: MonitorL7EventJson): string {
+  const ep = `${e.endpoint}${e.identity !== undefined ? ` (${e.identity})` : ''}`;
+  const url = e.method === '' ? '(unparseable request)' : `${e.method} http://${e.host ?? e.destination}${e.path}`;
+  const answer = e.status === undefined ? 'forwarded' : String(e.status);
+  const flow = `${e.source} (identity ${e.sourceIdentity} ${labelsText(e.sourceLabels)}) -> ${e.destination} (identity ${e.destinationIdentity} ${labelsText(e.destinationLabels)})`;
+  return `HTTP ${e.verdict.toUpperCase()} ${e.direction} endpoint ${ep}: ${url} => ${answer}, ${flow}: ${e.reason}\n`;
+}
+
+/** One `ward monitor` text line. */
+export function eventLine(e: MonitorEventJson): string {
+  return e.type === 'l7' ? l7Line(e) : datapathLine(e);
+}
+
 export const monitorCommand: Command = {
   path: ['monitor'],
-  summary: 'stream datapath drops and policy verdicts, endpoints and identities resolved',
-  usage: `Usage: ward monitor [--type drop|policy-verdict] [--endpoint NAME|ID] [-o json] [flags]
+  summary: 'stream datapath drops, policy verdicts and L7 (HTTP) request decisions, endpoints and identities resolved',
+  usage: `Usage: ward monitor [--type drop|policy-verdict|l7] [--endpoint NAME|ID] [-o json] [flags]
 
-Follows the local agent's datapath events until interrupted (or --count events).
-One line per event; with -o json one JSON object per line (NDJSON). Exit status 0 when
-interrupted or after --count events, 1 when the agent is unreachable or ends the stream.
+Follows the local agent's datapath events and the L7 proxy's request decisions until
+interrupted (or --count events). One line per event; with -o json one JSON object per line
+(NDJSON). Exit status 0 when interrupted or after --count events, 1 when the agent is
+unreachable or ends the stream.
 
 Flags:
-  --type TYPE            only drop or policy-verdict events
+  --type TYPE            only drop, policy-verdict or l7 (HTTP requests) events; default all
   --endpoint NAME|ID     only events of this local endpoint
   --count N              stop after N events (exit 0)
 ${API_SOCKET_HELP}
@@ -68,7 +87,7 @@ ${OUTPUT_HELP}`,
   async run(ctx) {
     const { values, fmt } = parse(ctx, { type: { type: 'string' }, endpoint: { type: 'string' }, count: { type: 'string' } }, 0);
     const type = str(values['type']);
-    if (type !== undefined && type !== 'drop' && type !== 'policy-verdict') throw new UsageError(`--type must be drop or policy-verdict, got ${JSON.stringify(type)}`);
+    if (type !== undefined && !isMonitorType(type)) throw new UsageError(`--type must be one of ${MONITOR_EVENT_TYPES.join(', ')}; got ${JSON.stringify(type)}`);
     const countText = str(values['count']);
     const count = countText === undefined ? undefined : Number(countText);
     if (count !== undefined && (!Number.isInteger(count) || count < 1)) throw new UsageError(`--count must be a positive integer, got ${JSON.stringify(countText)}`);

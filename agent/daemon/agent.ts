@@ -124,7 +124,7 @@ export class Agent implements ApiHandler {
     this.sync = new DatapathSync(dp, opts.logger.child({ subsys: 'datapath-sync' }));
     this.endpointIps = new EndpointIps(this.ipcache, (id) => this.identityKnown(id));
     this.api = new ApiServer(config.apiSocket, this, opts.logger.child({ subsys: 'api' }));
-    this.api.addRoute(observeRoutes(new Observer({ dp, engine: this.engine, endpoints: () => this.local.values() })));
+    this.api.addRoute(observeRoutes(new Observer({ dp, engine: this.engine, endpoints: () => this.local.values(), onL7Request: (fn) => this.l7.onRequest(fn) })));
     this.routes = new RouteSync(netlink, opts.logger.child({ subsys: 'routes' }));
     this.metrics = new AgentMetrics({
       dp,
@@ -134,6 +134,7 @@ export class Agent implements ApiHandler {
       endpoints: () => this.local.values(),
       ipcacheEntries: () => this.ipcache.size,
       inSync: () => this.programmedOnce,
+      l7: () => this.l7.metrics(),
     });
   }
 

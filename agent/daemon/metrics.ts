@@ -2,6 +2,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { isDropReason, type DatapathPort } from '../../bpf/index.js';
 import type { EndpointRecord } from '../endpoint/index.js';
 import type { KvClient } from '../kvstore/index.js';
+import type { L7Metrics } from '../proxy/index.js';
+import { registerL7Metrics } from './metrics-l7.js';
 
 /** The counters a WatchStore keeps (structural: any store's value type). */
 export interface StoreCounters {
@@ -21,6 +23,8 @@ export interface MetricsView {
   endpoints(): Iterable<EndpointRecord>;
   ipcacheEntries(): number;
   inSync(): boolean;
+  /** The L7 proxy's own counters (absent: no L7 metrics). */
+  readonly l7?: () => L7Metrics;
 }
 
 /** Most batches waiting for their first kernel write (older ones are dropped, not measured). */
@@ -146,6 +150,7 @@ export class AgentMetrics {
         for (const c of view.dp.counters()) if (isDropReason(c.reason)) this.inc({ reason: c.reasonName, direction: c.direction }, c.packets);
       },
     });
+    if (view.l7 !== undefined) registerL7Metrics(r, view.l7);
   }
 
   /** A watch batch of `count` events arrived (its latency runs until the next kernel write). */

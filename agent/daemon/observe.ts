@@ -1,8 +1,10 @@
 import { Datapath, parsePolicyKeyString, type DatapathEvent, type DatapathPort, type EventSubscription } from '../../bpf/index.js';
-import type { BpfPolicyEntryJson, BpfPolicyJson, CounterJson, CtEntryJson, IpcacheEntryJson, MonitorEventJson, SelectorJson } from '../api/observe-types.js';
+import type { BpfPolicyEntryJson, BpfPolicyJson, CounterJson, CtEntryJson, IpcacheEntryJson, MonitorDatapathEventJson, MonitorEventJson, MonitorL7EventJson, SelectorJson } from '../api/observe-types.js';
 import type { PolicyEngine } from '../calc/index.js';
 import { EndpointNotFoundError, type EndpointRecord } from '../endpoint/index.js';
 import type { MonitorQuery, ObserveHandler } from '../api/observe-routes.js';
+import type { L7Event } from '../proxy/index.js';
+import { L7Fanout, type L7RequestSource } from './l7-fanout.js';
 
 const PROTOCOLS: Readonly<Record<number, string>> = { 0: 'ANY', 1: 'ICMP', 6: 'TCP', 17: 'UDP', 132: 'SCTP' };
 const protoName = (p: number): string => PROTOCOLS[p] ?? String(p);
@@ -20,14 +22,26 @@ export interface ObserveSources {
   readonly engine: PolicyEngine;
   /** This agent's local endpoints. */
   endpoints(): Iterable<EndpointRecord>;
+  /** The L7 proxy's request decisions (subscribed only while a monitor wants them); absent: no L7 events. */
+  readonly onL7Request?: L7RequestSource;
 }
 
 /**
  * Read-only views of the datapath and the policy engine for the observability API: kernel maps
- * with identities and endpoint names resolved, the selector cache, and the event stream.
+ * with identities and endpoint names resolved, the selector cache, and the event stream
+ * (datapath events and the L7 proxy's request decisions).
  */
 export class Observer implements ObserveHandler {
-  constructor(private readonly src: ObserveSources) {}
+  private readonly l7: L7Fanout | undefined;
+
+  constructor(private readonly src: ObserveSources) {
+    this.l7 = src.onL7Request === undefined ? undefined : new L7Fanout(src.onL7Request);
+  }
+
+  /** True while subscribed to the proxy's request events (some monitor wants L7 events). */
+  get l7Subscribed(): boolean {
+    return this.l7?.active === true;
+  }
 
   private labelsOf(id: number): readonly string[] | undefined {
     return this.src.engine.selectorCache.identity(id)?.labels.toStrings();
@@ -128,7 +142,7 @@ export class Observer implements ObserveHandler {
     });
   }
 
-  resolveEvent(e: DatapathEvent, names: Map<number, EndpointRecord>): MonitorEventJson {
+  resolveEvent(e: DatapathEvent, names: Map<number, EndpointRecord>): MonitorDatapathEventJson {
     const ep = names.get(e.endpointId);
     const remoteLabels = this.labelsOf(e.remoteIdentity);
     return {
@@ -150,16 +164,63 @@ export class Observer implements ObserveHandler {
     };
   }
 
-  /** Subscribes to datapath events matching `filter`, resolved. Close the subscription to stop. */
+  resolveL7Event(e: L7Event): MonitorL7EventJson {
+    let ep: EndpointRecord | undefined;
+    for (const r of this.src.endpoints()) {
+      if (r.name !== e.endpoint) continue;
+      ep = r;
+      break;
+    }
+    const sourceLabels = this.labelsOf(e.sourceIdentity);
+    const destinationLabels = this.labelsOf(e.destinationIdentity);
+    return {
+      type: 'l7',
+      timeMs: e.timeMs,
+      endpoint: e.endpoint,
+      ...(ep !== undefined ? { endpointId: ep.id, identity: ep.identity, labels: ep.labels } : {}),
+      direction: e.direction,
+      sourceIdentity: e.sourceIdentity,
+      ...(sourceLabels !== undefined ? { sourceLabels } : {}),
+      destinationIdentity: e.destinationIdentity,
+      ...(destinationLabels !== undefined ? { destinationLabels } : {}),
+      source: e.source,
+      destination: e.destination,
+      method: e.method,
+      path: e.path,
+      ...(e.host !== undefined ? { host: e.host } : {}),
+      verdict: e.verdict,
+      ...(e.status !== undefined ? { status: e.status } : {}),
+      reason: e.reason,
+    };
+  }
+
+  /**
+   * Subscribes to datapath and L7 events matching `q`, resolved (no type: both). The datapath's
+   * ring and the proxy's events are only subscribed while some monitor wants them. Close the
+   * subscription to stop (idempotent).
+   */
   monitor(q: MonitorQuery, cb: (e: MonitorEventJson) => void): EventSubscription {
-    const filter = { type: q.type, endpointId: q.endpoint === undefined ? undefined : this.endpoint(q.endpoint).id };
-    return this.src.dp.onEvents((events) => {
-      const names = this.byId();
-      for (const e of events) {
-        if (filter.type !== undefined && e.type !== filter.type) continue;
-        if (filter.endpointId !== undefined && e.endpointId !== filter.endpointId) continue;
-        cb(this.resolveEvent(e, names));
-      }
-    });
+    const ep = q.endpoint === undefined ? undefined : this.endpoint(q.endpoint);
+    const subs: EventSubscription[] = [];
+    if (q.type !== 'l7') {
+      subs.push(
+        this.src.dp.onEvents((events) => {
+          const names = this.byId();
+          for (const e of events) {
+            if (q.type !== undefined && e.type !== q.type) continue;
+            if (ep !== undefined && e.endpointId !== ep.id) continue;
+            cb(this.resolveEvent(e, names));
+          }
+        }),
+      );
+    }
+    if ((q.type === undefined || q.type === 'l7') && this.l7 !== undefined) {
+      subs.push(
+        this.l7.subscribe((e) => {
+          if (ep === undefined || e.endpoint === ep.name) cb(this.resolveL7Event(e));
+        }),
+      );
+    }
+    return { close: () => subs.splice(0).forEach((s) => s.close()) };
   }
 }

@@ -1,13 +1,36 @@
-import { spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EndpointJson } from '../../agent/api/index.js';
+import type { EndpointJson, MonitorEventJson, MonitorL7EventJson } from '../../agent/api/index.js';
 import { EtcdCluster } from '../../agent/dev/etcd-cluster.js';
 import { sh } from '../datapath/helpers/sh.js';
 import { eventually } from './helpers/eventually.js';
-import { TestHost } from './helpers/host.js';
+import { TestHost, type CliResult } from './helpers/host.js';
 import { KeepAliveClient, serverLog, startServer, writeFixtures } from './helpers/http-fixtures.js';
+
+const REPO = join(import.meta.dirname, '..', '..');
+const WARD_MAIN = join(import.meta.dirname, 'helpers', 'ward-main.ts');
+
+/** A loopback port nothing listens on now (the agent binds it right after). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => (typeof a === 'object' && a !== null ? resolve(a.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** The value of one series in Prometheus text format. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
 
 const l7Policy = (paths: string) => `apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
@@ -56,6 +79,8 @@ describe('L7 HTTP policy through the in-agent transparent proxy', () => {
   const clients: KeepAliveClient[] = [];
   const ns = { client: '', web: '', api: '' };
   const ip = { web: '', api: '' };
+  const eps: Record<string, EndpointJson> = {};
+  let metricsPort = 0;
   let fx = { server: '', client: '' };
   let logs = { web: '', api: '' };
 
@@ -69,13 +94,17 @@ describe('L7 HTTP policy through the in-agent transparent proxy', () => {
     etcd = await EtcdCluster.start({ members: 1 });
     host = new TestHost(etcd);
     host.setup();
+    metricsPort = await freePort();
+    appendFileSync(join(host.dir, 'agent.yaml'), `metrics-address: 127.0.0.1:${metricsPort}\n`);
     await host.startAgent();
     const h = host;
     fx = writeFixtures(h.dir);
     const add = async (name: string, labels: string): Promise<EndpointJson> => {
       const netns = h.addNetns(name[0]!);
       (ns as Record<string, string>)[name] = netns;
-      return JSON.parse(await h.wardOk(['endpoint', 'add', '--name', name, '--labels', labels, '--netns', netns, '-o', 'json'])) as EndpointJson;
+      const ep = JSON.parse(await h.wardOk(['endpoint', 'add', '--name', name, '--labels', labels, '--netns', netns, '-o', 'json'])) as EndpointJson;
+      eps[name] = ep;
+      return ep;
     };
     await add('client', 'app=client');
     ip.web = (await add('web', 'app=web')).ip;
@@ -171,6 +200,94 @@ describe('L7 HTTP policy through the in-agent transparent proxy', () => {
     expect(curl([`http://${ip.api}/eg/2`, `http://${ip.api}/secret`, `http://${ip.api}/eg/3`])).toEqual(['200 1', '403 0', '200 0']);
     expect(serverLog(logs.api).map((l) => l.split(' ')[1])).toEqual(['/eg/1', '/eg/2', '/eg/3']);
     expect(await eventually(() => agentEvents().some((l) => l.includes('"direction":"egress"') && l.includes('"verdict":"denied"') && l.includes('"path":"/secret"')), 5000, 50)).toBe(true);
+  });
+
+  it('ward monitor --type l7 shows every request decision with identities, and /metrics counts them', async () => {
+    const h = host!;
+    const { client, web, api } = eps as Record<'client' | 'web' | 'api', EndpointJson>;
+    const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const before = await scrape();
+    // A real `ward monitor` process, stopped with SIGINT like an operator's Ctrl-C.
+    const child = spawn(process.execPath, ['--import', 'tsx', WARD_MAIN, 'monitor', '--type', 'l7', '-o', 'json'], {
+      cwd: REPO,
+      env: { ...process.env, WARD_API_SOCKET: h.socket },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+    const events: MonitorEventJson[] = [];
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    createInterface({ input: child.stdout }).on('line', (l) => events.push(JSON.parse(l) as MonitorEventJson));
+    const l7 = (path: string): MonitorL7EventJson | undefined => events.find((e): e is MonitorL7EventJson => e.type === 'l7' && e.path === path);
+    try {
+      // The monitor subscribes asynchronously: keep asking until one request shows up.
+      const subscribed = await eventually(() => (curl([`http://${ip.web}/public/ready`]), l7('/public/ready') !== undefined), 15_000, 100);
+      expect(subscribed, err).toBe(true);
+      expect(curl([`http://${ip.web}/public/mon`, `http://${ip.web}/private/mon`])).toEqual(['200 1', '403 0']);
+      expect(curl([`http://${ip.api}/eg/mon`, `http://${ip.api}/secret/mon`])).toEqual(['200 1', '403 0']);
+      const paths = ['/public/mon', '/private/mon', '/eg/mon', '/secret/mon'];
+      expect(await eventually(() => paths.every((p) => l7(p) !== undefined), 5000, 20)).toBe(true);
+      const ingress = { type: 'l7', endpoint: 'web', endpointId: web.id, identity: web.identity, direction: 'ingress', method: 'GET', host: ip.web, sourceIdentity: client.identity, destinationIdentity: web.identity, destination: `${web.ip}:80` };
+      expect(l7('/public/mon')).toMatchObject({ ...ingress, verdict: 'allowed' });
+      expect(l7('/public/mon')!.status).toBeUndefined(); // forwarded: the server answered
+      expect(l7('/private/mon')).toMatchObject({ ...ingress, verdict: 'denied', status: 403 });
+      const egress = { type: 'l7', endpoint: 'client', endpointId: client.id, identity: client.identity, direction: 'egress', method: 'GET', sourceIdentity: client.identity, destinationIdentity: api.identity, destination: `${api.ip}:80` };
+      expect(l7('/eg/mon')).toMatchObject({ ...egress, verdict: 'allowed' });
+      expect(l7('/secret/mon')).toMatchObject({ ...egress, verdict: 'denied', status: 403 });
+      for (const p of paths) {
+        const e = l7(p)!;
+        expect(e.source).toMatch(new RegExp(`^${client.ip.replaceAll('.', '\\.')}:\\d+$`));
+        expect(e.sourceLabels?.join(',')).toMatch(/app=client/);
+        expect(e.destinationLabels?.join(',')).toMatch(p.startsWith('/eg') || p.startsWith('/secret') ? /app=api/ : /app=web/);
+        expect(e.reason).not.toBe('');
+      }
+      expect(events.every((e) => e.type === 'l7')).toBe(true);
+      process.kill(child.pid!, 'SIGINT');
+      expect(await exited).toBe(0);
+      expect(err).toBe('');
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+    // The proxy's own counters, read at scrape time: at least the requests sent above.
+    const after = await scrape();
+    const grew = (series: string): number => (sample(after, series) ?? 0) - (sample(before, series) ?? 0);
+    expect(grew('ward_l7_requests_total{verdict="allowed"}')).toBeGreaterThanOrEqual(3);
+    expect(grew('ward_l7_requests_total{verdict="denied"}')).toBeGreaterThanOrEqual(2);
+    expect(grew('ward_l7_proxy_connections_total')).toBeGreaterThanOrEqual(3);
+    expect(sample(after, 'ward_l7_requests_total{verdict="invalid"}')).toBeGreaterThanOrEqual(1); // the unparseable request earlier
+    expect(sample(after, 'ward_l7_proxy_listeners')).toBeGreaterThanOrEqual(2); // web ingress, client egress
+    expect(sample(after, 'ward_l7_proxy_connections_active')).toBeGreaterThanOrEqual(0);
+    expect(sample(after, 'ward_l7_upstream_errors_total')).toBeGreaterThanOrEqual(0);
+  });
+
+  it('ward monitor --type l7 --endpoint NAME --count N: only that endpoint, N events, json or text', async () => {
+    const h = host!;
+    let done: CliResult | undefined;
+    const mon = h.ward(['monitor', '--type', 'l7', '--endpoint', 'client', '--count', '2', '-o', 'json']).then((r) => (done = r));
+    // Requests to web are judged by web's ingress proxy: not events of the client endpoint.
+    for (let i = 0; i < 100 && done === undefined; i++) {
+      curl([`http://${ip.web}/public/n${i}`, `http://${ip.api}/eg/n${i}`]);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const r = await mon;
+    expect(r.code, r.err).toBe(0);
+    const got = r.out.trim().split('\n').map((l) => JSON.parse(l) as MonitorEventJson);
+    expect(got).toHaveLength(2);
+    for (const e of got) expect(e).toMatchObject({ type: 'l7', endpoint: 'client', direction: 'egress', verdict: 'allowed', path: expect.stringMatching(/^\/eg\/n\d+$/) as unknown });
+
+    done = undefined;
+    const text = h.ward(['monitor', '--type', 'l7', '--endpoint', String(eps['web']!.id), '--count', '1']).then((x) => (done = x));
+    for (let i = 0; i < 100 && done === undefined; i++) {
+      curl([`http://${ip.web}/private/t${i}`]);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    const t = await text;
+    expect(t.code, t.err).toBe(0);
+    expect(t.out).toMatch(/^HTTP DENIED ingress endpoint web \(\d+\): GET http:\/\/[\d.]+\/private\/t\d+ => 403, [\d.]+:\d+ \(identity \d+ [^)]*app=client[^)]*\) -> [\d.]+:80 \(identity \d+ [^)]*app=web[^)]*\): \S/);
+    expect(t.out.trim().split('\n')).toHaveLength(1);
+    const bad = await h.ward(['monitor', '--type', 'http']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('drop, policy-verdict, l7');
   });
 
   it('agent restart while a keep-alive connection is idle: the connection ends cleanly, L7 policy works again after', async () => {

@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BpfPolicyJson, CtEntryJson, EndpointJson, IpcacheEntryJson, MonitorEventJson, SelectorJson } from '../../agent/api/index.js';
+import type { BpfPolicyJson, CtEntryJson, EndpointJson, IpcacheEntryJson, MonitorDatapathEventJson, SelectorJson } from '../../agent/api/index.js';
 import { EtcdCluster } from '../../agent/dev/etcd-cluster.js';
 import { Probe } from '../datapath/helpers/probe.js';
 import { AgentProcess } from './helpers/agent-process.js';
@@ -102,11 +102,11 @@ describe('observability: ward monitor, bpf policy/ipcache/ct, policy selectors, 
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-    const events: MonitorEventJson[] = [];
+    const events: MonitorDatapathEventJson[] = [];
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    createInterface({ input: child.stdout }).on('line', (l) => events.push(JSON.parse(l) as MonitorEventJson));
-    const ours = (): MonitorEventJson | undefined => events.find((e) => e.saddr === other.ip && e.dport === 5432);
+    createInterface({ input: child.stdout }).on('line', (l) => events.push(JSON.parse(l) as MonitorDatapathEventJson));
+    const ours = (): MonitorDatapathEventJson | undefined => events.find((e) => e.saddr === other.ip && e.dport === 5432);
     try {
       // Keep causing the drop until the monitor (subscribing asynchronously) has shown one.
       for (let i = 0; i < 150 && ours() === undefined && child.exitCode === null; i++) await pOther.tcp(db.ip, 5432, 200);

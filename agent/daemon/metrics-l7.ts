@@ -1,0 +1,40 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { L7Metrics } from '../proxy/index.js';
+
+const VERDICTS = ['allowed', 'denied', 'invalid'] as const;
+
+/**
+ * The L7 proxy's series, read from its own counters at scrape time: the proxy counts anyway,
+ * and a per-request hook here would make it build an event for every request.
+ */
+export function registerL7Metrics(r: Registry, read: () => L7Metrics): void {
+  new Counter({
+    name: 'ward_l7_requests_total',
+    help: 'HTTP requests judged by the L7 proxy, by verdict (invalid: refused before any policy: unparseable, unsupported)',
+    labelNames: ['verdict'],
+    registers: [r],
+    collect: function (this: Counter<'verdict'>) {
+      this.reset();
+      const m = read().requests;
+      for (const verdict of VERDICTS) this.inc({ verdict }, m[verdict]);
+    },
+  });
+  const counter = (name: string, help: string, value: (m: L7Metrics) => number): void => {
+    new Counter({
+      name,
+      help,
+      registers: [r],
+      collect: function (this: Counter) {
+        this.reset();
+        this.inc(value(read()));
+      },
+    });
+  };
+  const gauge = (name: string, help: string, value: (m: L7Metrics) => number): void => {
+    new Gauge({ name, help, registers: [r], collect: function (this: Gauge) { this.set(value(read())); } });
+  };
+  counter('ward_l7_proxy_connections_total', 'connections steered to the L7 proxy and accepted', (m) => m.connections);
+  counter('ward_l7_upstream_errors_total', 'proxied connections ended by a socket error (mostly the upstream: refused, reset)', (m) => m.upstreamErrors);
+  gauge('ward_l7_proxy_connections_active', 'open proxied connections (of listeners still open)', (m) => m.activeConnections);
+  gauge('ward_l7_proxy_listeners', 'proxy listeners (one per endpoint, direction and port with HTTP rules)', (m) => m.listeners);
+}
