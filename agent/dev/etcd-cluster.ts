@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freeLoopbackPort } from './free-port.js';
 import { join } from 'node:path';
 import { WardError } from '../../identity/index.js';
 
@@ -56,18 +56,6 @@ const live = new Set<EtcdCluster>();
 process.once('exit', () => {
   for (const c of live) c.killAllSync();
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -166,8 +154,8 @@ export class EtcdCluster {
       slots.push({
         index: i,
         name: `m${i}`,
-        clientPort: options.clientPorts?.[i] ?? (await freePort()),
-        peerPort: await freePort(),
+        clientPort: options.clientPorts?.[i] ?? (await freeLoopbackPort()),
+        peerPort: await freeLoopbackPort(),
         dataDir,
         logFile: join(dir, `m${i}.log`),
         proc: undefined,

@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freeLoopbackPort } from '../../agent/dev/free-port.js';
 import { tmpdir } from 'node:os';
 import { Writable } from 'node:stream';
 import { join } from 'node:path';
@@ -143,18 +143,6 @@ async function ward(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: num
   return { code, out: out.join(''), err: err.join('') };
 }
 
-/** A loopback port nothing listens on now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => (typeof a === 'object' && a !== null ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
 describe('deploy/etcd/etcd.env.example with certificates from deploy/make-certs.sh', () => {
   it('runs a TLS etcd member that accepts the node certificate and refuses clients without one', async () => {
     const pki = mkdtempSync(join(tmpdir(), 'ward-pki-'));
@@ -169,7 +157,7 @@ describe('deploy/etcd/etcd.env.example with certificates from deploy/make-certs.
       expect(run(certs, [pki, 'node', 'Bad_Name']).code).toBe(2);
       expect(statSync(join(pki, 'host-1.key')).mode & 0o077).toBe(0);
       // The example, moved to loopback ports and reduced to one member; every variable kept.
-      const [client, peer] = [await freePort(), await freePort()];
+      const [client, peer] = [await freeLoopbackPort(), await freeLoopbackPort()];
       const env: Record<string, string> = {};
       for (const line of readFileSync(join(REPO, 'deploy/etcd/etcd.env.example'), 'utf8').split('\n')) {
         const m = /^(ETCD_[A-Z_]+)=(.*)$/.exec(line);

@@ -1,36 +1,19 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndpointJson, MonitorEventJson, MonitorL7EventJson } from '../../agent/api/index.js';
 import { EtcdCluster } from '../../agent/dev/etcd-cluster.js';
 import { sh } from '../datapath/helpers/sh.js';
+import { freeLoopbackPort } from '../../agent/dev/free-port.js';
 import { eventually } from './helpers/eventually.js';
+import { metricSample } from './helpers/metrics.js';
 import { TestHost, type CliResult } from './helpers/host.js';
 import { KeepAliveClient, serverLog, startServer, writeFixtures } from './helpers/http-fixtures.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const WARD_MAIN = join(import.meta.dirname, 'helpers', 'ward-main.ts');
-
-/** A loopback port nothing listens on now (the agent binds it right after). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (typeof a === 'object' && a !== null ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-/** The value of one series in Prometheus text format. */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 const l7Policy = (paths: string) => `apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
@@ -94,7 +77,7 @@ describe('L7 HTTP policy through the in-agent transparent proxy', () => {
     etcd = await EtcdCluster.start({ members: 1 });
     host = new TestHost(etcd);
     host.setup();
-    metricsPort = await freePort();
+    metricsPort = await freeLoopbackPort();
     appendFileSync(join(host.dir, 'agent.yaml'), `metrics-address: 127.0.0.1:${metricsPort}\n`);
     await host.startAgent();
     const h = host;
@@ -250,14 +233,14 @@ describe('L7 HTTP policy through the in-agent transparent proxy', () => {
     }
     // The proxy's own counters, read at scrape time: at least the requests sent above.
     const after = await scrape();
-    const grew = (series: string): number => (sample(after, series) ?? 0) - (sample(before, series) ?? 0);
+    const grew = (series: string): number => (metricSample(after, series) ?? 0) - (metricSample(before, series) ?? 0);
     expect(grew('ward_l7_requests_total{verdict="allowed"}')).toBeGreaterThanOrEqual(3);
     expect(grew('ward_l7_requests_total{verdict="denied"}')).toBeGreaterThanOrEqual(2);
     expect(grew('ward_l7_proxy_connections_total')).toBeGreaterThanOrEqual(3);
-    expect(sample(after, 'ward_l7_requests_total{verdict="invalid"}')).toBeGreaterThanOrEqual(1); // the unparseable request earlier
-    expect(sample(after, 'ward_l7_proxy_listeners')).toBeGreaterThanOrEqual(2); // web ingress, client egress
-    expect(sample(after, 'ward_l7_proxy_connections_active')).toBeGreaterThanOrEqual(0);
-    expect(sample(after, 'ward_l7_upstream_errors_total')).toBeGreaterThanOrEqual(0);
+    expect(metricSample(after, 'ward_l7_requests_total{verdict="invalid"}')).toBeGreaterThanOrEqual(1); // the unparseable request earlier
+    expect(metricSample(after, 'ward_l7_proxy_listeners')).toBeGreaterThanOrEqual(2); // web ingress, client egress
+    expect(metricSample(after, 'ward_l7_proxy_connections_active')).toBeGreaterThanOrEqual(0);
+    expect(metricSample(after, 'ward_l7_upstream_errors_total')).toBeGreaterThanOrEqual(0);
   });
 
   it('ward monitor --type l7 --endpoint NAME --count N: only that endpoint, N events, json or text', async () => {

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,30 +7,14 @@ import type { BpfPolicyJson, CtEntryJson, EndpointJson, IpcacheEntryJson, Monito
 import { EtcdCluster } from '../../agent/dev/etcd-cluster.js';
 import { Probe } from '../datapath/helpers/probe.js';
 import { AgentProcess } from './helpers/agent-process.js';
+import { freeLoopbackPort } from '../../agent/dev/free-port.js';
 import { eventually } from './helpers/eventually.js';
+import { metricSample } from './helpers/metrics.js';
 import { TestHost, type CliResult } from './helpers/host.js';
 import { DB_POLICY } from './helpers/policies.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const WARD_MAIN = join(import.meta.dirname, 'helpers', 'ward-main.ts');
-
-/** A loopback port nothing listens on now (the agent binds it right after). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (typeof a === 'object' && a !== null ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-/** The value of one series in Prometheus text format (labels given in exposition order). */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 // One host with a real agent process: a drop caused here shows up in `ward monitor`, and the
 // bpf/selector views show the entries the policy implies.
@@ -52,7 +35,7 @@ describe('observability: ward monitor, bpf policy/ipcache/ct, policy selectors, 
     etcd = await EtcdCluster.start({ members: 1 });
     host = new TestHost(etcd);
     host.setup();
-    metricsPort = await freePort();
+    metricsPort = await freeLoopbackPort();
     appendFileSync(join(host.dir, 'agent.yaml'), `metrics-address: 127.0.0.1:${metricsPort}\n`);
     // A stand-in for systemd's notify socket: the agent runs as under Type=notify.
     const notifySock = join(host.dir, 'notify.sock');
@@ -226,21 +209,21 @@ describe('observability: ward monitor, bpf policy/ipcache/ct, policy selectors, 
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/plain');
     const text = await res.text();
-    expect(sample(text, 'ward_identities')).toBeGreaterThanOrEqual(3);
-    expect(sample(text, 'ward_endpoints')).toBe(3);
-    expect(sample(text, 'ward_in_sync')).toBe(1);
-    expect(sample(text, 'ward_policy_map_entries{endpoint="db"}')).toBeGreaterThan(0);
-    expect(sample(text, 'ward_policy_map_pressure_ratio{endpoint="db"}')).toBeGreaterThan(0);
-    expect(sample(text, 'ward_policy_map_pressure_ratio{endpoint="db"}')).toBeLessThan(1);
-    expect(sample(text, 'ward_policy_map_locked_down{endpoint="db"}')).toBe(0);
-    expect(sample(text, 'ward_kvstore_entries{kind="policies"}')).toBe(1);
-    expect(sample(text, 'ward_kvstore_events_total{kind="policies"}')).toBeGreaterThanOrEqual(1);
-    expect(sample(text, 'ward_event_to_datapath_seconds_count{kind="policies"}')).toBeGreaterThanOrEqual(1);
-    expect(sample(text, 'ward_event_to_datapath_seconds_bucket{le="+Inf",kind="policies"}')).toBeGreaterThanOrEqual(1);
+    expect(metricSample(text, 'ward_identities')).toBeGreaterThanOrEqual(3);
+    expect(metricSample(text, 'ward_endpoints')).toBe(3);
+    expect(metricSample(text, 'ward_in_sync')).toBe(1);
+    expect(metricSample(text, 'ward_policy_map_entries{endpoint="db"}')).toBeGreaterThan(0);
+    expect(metricSample(text, 'ward_policy_map_pressure_ratio{endpoint="db"}')).toBeGreaterThan(0);
+    expect(metricSample(text, 'ward_policy_map_pressure_ratio{endpoint="db"}')).toBeLessThan(1);
+    expect(metricSample(text, 'ward_policy_map_locked_down{endpoint="db"}')).toBe(0);
+    expect(metricSample(text, 'ward_kvstore_entries{kind="policies"}')).toBe(1);
+    expect(metricSample(text, 'ward_kvstore_events_total{kind="policies"}')).toBeGreaterThanOrEqual(1);
+    expect(metricSample(text, 'ward_event_to_datapath_seconds_count{kind="policies"}')).toBeGreaterThanOrEqual(1);
+    expect(metricSample(text, 'ward_event_to_datapath_seconds_bucket{le="+Inf",kind="policies"}')).toBeGreaterThanOrEqual(1);
     // Present; their values depend on how loaded etcd was (a slow call is an error, then retried).
-    expect(sample(text, 'ward_etcd_errors_total')).toBeGreaterThanOrEqual(0);
-    expect(sample(text, 'ward_kvstore_resyncs_total{kind="policies"}')).toBeGreaterThanOrEqual(0);
-    expect(sample(text, 'ward_kvstore_watch_restarts_total{kind="nodes"}')).toBeDefined();
+    expect(metricSample(text, 'ward_etcd_errors_total')).toBeGreaterThanOrEqual(0);
+    expect(metricSample(text, 'ward_kvstore_resyncs_total{kind="policies"}')).toBeGreaterThanOrEqual(0);
+    expect(metricSample(text, 'ward_kvstore_watch_restarts_total{kind="nodes"}')).toBeDefined();
     const drops = text.split('\n').filter((l) => l.startsWith('ward_drops_total{') && l.includes('direction="ingress"') && /policy/i.test(l));
     expect(drops.length).toBeGreaterThan(0);
     expect(drops.reduce((n, l) => n + Number(l.split(' ').pop()), 0)).toBeGreaterThan(0);

@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freeLoopbackPort } from '../../agent/dev/free-port.js';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { KvClient, readEtcdTls, silentLogger } from '../../agent/kvstore/index.js';
@@ -12,17 +12,6 @@ export interface TlsEtcd {
   files(name: string): { caFile: string; certFile: string; keyFile: string };
   /** WARD_ETCD_*_FILE variables for the CLI as `name`. */
   env(name: string): NodeJS.ProcessEnv;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
 }
 
 function makeCerts(dir: string, clients: readonly string[]): void {
@@ -47,7 +36,7 @@ export function useTlsEtcd(clients: readonly string[]): { get(): TlsEtcd } {
     dir = mkdtempSync(join('/dev/shm', `ward-tlsetcd-${process.pid}-`));
     makeCerts(join(dir, 'pki'), clients);
     const pki = join(dir, 'pki');
-    const [cport, pport] = [await freePort(), await freePort()];
+    const [cport, pport] = [await freeLoopbackPort(), await freeLoopbackPort()];
     const endpoint = `127.0.0.1:${cport}`;
     const files = (name: string): { caFile: string; certFile: string; keyFile: string } => ({ caFile: join(pki, 'ca.crt'), certFile: join(pki, `${name}.crt`), keyFile: join(pki, `${name}.key`) });
     // prettier-ignore
