@@ -1,35 +1,11 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { DevState } from '../../agent/dev/dev-state.js';
-import { isAlive, stopProc, type DevProc } from '../../agent/dev/procs.js';
+import { isAlive } from '../../agent/dev/procs.js';
+import { devProcs, useDevSandbox } from './helpers/dev-sandbox.js';
 import { eventually } from './helpers/eventually.js';
-
-const REPO = join(import.meta.dirname, '..', '..');
-const ENTRY = join(import.meta.dirname, 'helpers', 'ward-main.ts');
-const TAG = process.pid.toString(36);
-const NAME = `wt${TAG}`.slice(0, 12);
-const TMP = `/tmp/ward-dev-test-${TAG}`;
-const ENV = { ...process.env, WARD_DEV_RUN_DIR: join(TMP, 'run'), WARD_DEV_DATA_DIR: `/dev/shm/ward-dev-test-${TAG}` };
-
-interface Run {
-  readonly code: number | null;
-  readonly out: string;
-  readonly err: string;
-}
-
-/** `ward ...` from the sources in a child process (as a user runs it: the cluster must outlive it). */
-function ward(args: readonly string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], { cwd: REPO, env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.once('close', (code) => resolve({ code, out: Buffer.concat(out).toString(), err: Buffer.concat(err).toString() }));
-  });
-}
 
 const CLUSTER = `name: overridden
 hosts: [h1, h2]
@@ -88,27 +64,10 @@ function netnsList(): string[] {
 }
 
 describe('ward dev: up, exec, etcd kill/start, down', () => {
-  let state: DevState | undefined;
+  const dev = useDevSandbox('wt', { 'cluster.yaml': CLUSTER, 'policy.yaml': POLICY });
+  const { name: NAME, tmp: TMP, ward } = dev;
+  let state: DevState;
 
-  beforeAll(() => {
-    mkdirSync(TMP, { recursive: true });
-    writeFileSync(join(TMP, 'cluster.yaml'), CLUSTER);
-    writeFileSync(join(TMP, 'policy.yaml'), POLICY);
-  });
-
-  afterAll(async () => {
-    // Whatever a failed step left: down again, then by hand from the recorded state.
-    await ward(['dev', 'down', '--name', NAME]);
-    if (state !== undefined) {
-      const procs: (DevProc | undefined)[] = [...state.workloads.map((w) => w.proc), ...state.hosts.map((h) => h.agent), ...state.etcd.members.map((m) => m.proc)];
-      for (const p of procs) await stopProc(p, { termMs: 0, group: true });
-      for (const ns of state.netns) if (existsSync(`/run/netns/${ns}`)) spawnSync('ip', ['netns', 'del', ns]);
-      for (const p of state.pinRoots) rmSync(p, { recursive: true, force: true });
-      rmSync(state.dataDir, { recursive: true, force: true });
-    }
-    rmSync(TMP, { recursive: true, force: true });
-    rmSync(ENV.WARD_DEV_DATA_DIR, { recursive: true, force: true });
-  });
 
   it('brings a cluster up, enforces its policy, runs commands in workloads, survives etcd loss, and goes away whole', async () => {
     const t0 = performance.now();
@@ -116,13 +75,13 @@ describe('ward dev: up, exec, etcd kill/start, down', () => {
     const upMs = performance.now() - t0;
     expect(up.code, `${up.out}\n${up.err}`).toBe(0);
     console.log(`ward dev up (2 hosts, 3 workloads, both matrices): ${(upMs / 1000).toFixed(1)} s\n${up.out}`);
-    state = JSON.parse(readFileSync(join(ENV.WARD_DEV_RUN_DIR, NAME, 'state.json'), 'utf8')) as DevState;
+    state = dev.readState();
     expect(state.phase).toBe('up');
     expect(state.hosts.map((h) => h.netns)).toEqual([`${NAME}-h1`, `${NAME}-h2`]);
     expect(state.workloads.find((w) => w.name === 'b')?.ip).toBe('10.210.2.50');
 
     // The up process is gone; everything it started still runs.
-    for (const p of [...state.workloads.map((w) => w.proc), ...state.hosts.map((h) => h.agent), ...state.etcd.members.map((m) => m.proc)]) expect(isAlive(p)).toBe(true);
+    for (const p of devProcs(state)) expect(isAlive(p)).toBe(true);
 
     const before = table(up.out, '== connectivity BEFORE');
     for (const [, row] of before) for (const cell of row.values()) expect(['allow', '-']).toContain(cell);
@@ -152,13 +111,13 @@ describe('ward dev: up, exec, etcd kill/start, down', () => {
     expect(start.code, start.err).toBe(0);
     expect(start.out).toMatch(/healthy/);
     expect(await eventually(async () => (await ward(['dev', 'status', '--name', NAME])).code === 0, 30_000, 200)).toBe(true);
-    state = JSON.parse(readFileSync(join(ENV.WARD_DEV_RUN_DIR, NAME, 'state.json'), 'utf8')) as DevState; // the restarted member's PID
+    state = dev.readState(); // the restarted member's PID
     expect(isAlive(state.etcd.members[0]!.proc)).toBe(true);
 
     // down: no process, netns, pin root or dir left; a second down is a no-op.
     const down = await ward(['dev', 'down', '--name', NAME]);
     expect(down.code, down.err).toBe(0);
-    for (const p of [...state.workloads.map((w) => w.proc), ...state.hosts.map((h) => h.agent), ...state.etcd.members.map((m) => m.proc)]) expect(isAlive(p)).toBe(false);
+    for (const p of devProcs(state)) expect(isAlive(p)).toBe(false);
     const ns = netnsList();
     for (const n of state.netns) expect(ns).not.toContain(n);
     for (const p of state.pinRoots) expect(existsSync(p)).toBe(false);
@@ -182,7 +141,7 @@ describe('ward dev: up, exec, etcd kill/start, down', () => {
       const r = await ward(['dev', 'up', '-f', join(TMP, 'cluster.yaml'), '--name', taken, '--etcd-port', '0']);
       expect(r.code).toBe(1);
       expect(r.err).toMatch(new RegExp(`name "${taken}" is taken: netns ${taken}-fabric exists`));
-      expect(existsSync(join(ENV.WARD_DEV_RUN_DIR, taken))).toBe(false);
+      expect(existsSync(join(dev.env['WARD_DEV_RUN_DIR']!, taken))).toBe(false);
     } finally {
       spawnSyncOk('ip', ['netns', 'del', `${taken}-fabric`]);
     }

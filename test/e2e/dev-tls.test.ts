@@ -1,36 +1,10 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { DevState } from '../../agent/dev/dev-state.js';
-import { isAlive, stopProc, type DevProc } from '../../agent/dev/procs.js';
+import { isAlive } from '../../agent/dev/procs.js';
+import { useDevSandbox } from './helpers/dev-sandbox.js';
 import { eventually } from './helpers/eventually.js';
-
-const REPO = join(import.meta.dirname, '..', '..');
-const ENTRY = join(import.meta.dirname, 'helpers', 'ward-main.ts');
-const TAG = process.pid.toString(36);
-const NAME = `wtls${TAG}`.slice(0, 12);
-const TMP = `/tmp/ward-dev-tls-test-${TAG}`;
-// No inherited etcd settings: the test decides which certificates each command gets.
-const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WARD_ETCD_')));
-const ENV = { ...inherited, WARD_DEV_RUN_DIR: join(TMP, 'run'), WARD_DEV_DATA_DIR: `/dev/shm/ward-dev-tls-test-${TAG}` };
-
-interface Run {
-  readonly code: number | null;
-  readonly out: string;
-  readonly err: string;
-}
-
-function ward(args: readonly string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], { cwd: REPO, env: { ...ENV, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.once('close', (code) => resolve({ code, out: Buffer.concat(out).toString(), err: Buffer.concat(err).toString() }));
-  });
-}
 
 const CLUSTER = `hosts: [h1, h2]
 network:
@@ -58,31 +32,15 @@ const POLICY = `- endpointSelector: { matchLabels: { app: b } }
 `;
 
 describe('ward dev up --tls', () => {
-  let state: DevState | undefined;
+  const dev = useDevSandbox('wtls', { 'cluster.yaml': CLUSTER, 'policy.yaml': POLICY }, { inheritEtcdEnv: false });
+  const { name: NAME, tmp: TMP, ward } = dev;
+  let state: DevState;
 
-  beforeAll(() => {
-    mkdirSync(TMP, { recursive: true });
-    writeFileSync(join(TMP, 'cluster.yaml'), CLUSTER);
-    writeFileSync(join(TMP, 'policy.yaml'), POLICY);
-  });
-
-  afterAll(async () => {
-    await ward(['dev', 'down', '--name', NAME]);
-    if (state !== undefined) {
-      const procs: (DevProc | undefined)[] = [...state.workloads.map((w) => w.proc), ...state.hosts.map((h) => h.agent), ...state.etcd.members.map((m) => m.proc)];
-      for (const p of procs) await stopProc(p, { termMs: 0, group: true });
-      for (const ns of state.netns) if (existsSync(`/run/netns/${ns}`)) spawnSync('ip', ['netns', 'del', ns]);
-      for (const p of state.pinRoots) rmSync(p, { recursive: true, force: true });
-      rmSync(state.dataDir, { recursive: true, force: true });
-    }
-    rmSync(TMP, { recursive: true, force: true });
-    rmSync(ENV.WARD_DEV_DATA_DIR, { recursive: true, force: true });
-  });
 
   it('runs etcd with client-cert auth only, agents on their certificates, and prints the CLI environment', async () => {
     const up = await ward(['dev', 'up', '--tls', '-f', join(TMP, 'cluster.yaml'), '--name', NAME, '--etcd-port', '0']);
     expect(up.code, `${up.out}\n${up.err}`).toBe(0);
-    state = JSON.parse(readFileSync(join(ENV.WARD_DEV_RUN_DIR, NAME, 'state.json'), 'utf8')) as DevState;
+    state = dev.readState();
     const pki = join(state.dir, 'pki');
     expect(state.etcd.tlsPki).toBe(pki);
     expect(up.out).toContain(`etcd speaks mutual TLS only; certificates in ${pki}`);
