@@ -2,14 +2,13 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { freeLoopbackPort } from '../../agent/dev/free-port.js';
 import { tmpdir } from 'node:os';
-import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../agent/cli/main.js';
 import { AGENT_FIELDS, loadAgentConfig } from '../../agent/config/index.js';
 import { notifyReady } from '../../agent/daemon/sd-notify.js';
 import { eventually } from '../e2e/helpers/eventually.js';
+import { runWard, type CliResult } from '../helpers/cli.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const INSTALL = join(REPO, 'deploy', 'install.sh');
@@ -129,19 +128,7 @@ describe('deploy/agent.yaml.example', () => {
   });
 });
 
-async function ward(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const sink = (into: string[]): Writable =>
-    new Writable({
-      write(chunk: Buffer, _e, cb) {
-        into.push(chunk.toString());
-        cb();
-      },
-    });
-  const code = await runCli(argv, { env, stdout: sink(out), stderr: sink(err) });
-  return { code, out: out.join(''), err: err.join('') };
-}
+const ward = (argv: string[], env: NodeJS.ProcessEnv): Promise<CliResult> => runWard(argv, env);
 
 describe('deploy/etcd/etcd.env.example with certificates from deploy/make-certs.sh', () => {
   it('runs a TLS etcd member that accepts the node certificate and refuses clients without one', async () => {

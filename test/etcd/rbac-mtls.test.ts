@@ -1,15 +1,14 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { validateAddEndpoint } from '../../agent/api/index.js';
-import { runCli } from '../../agent/cli/main.js';
 import { loadAgentConfig } from '../../agent/config/index.js';
 import { Agent, type NetlinkPort } from '../../agent/daemon/index.js';
 import { KvClient, KvPermissionError, readEtcdTls, silentLogger } from '../../agent/kvstore/index.js';
 import { FakeDatapath } from '../../bpf/index.js';
 import { encodeValue, KeySchema } from '../../kvstore-schema/index.js';
 import { useTlsEtcd } from '../helpers/tls-etcd.js';
+import { runWard, type CliResult } from '../helpers/cli.js';
 
 // mTLS-only etcd: every user logs in by its certificate CN (users made without a password).
 const etcd = useTlsEtcd(['root', 'ward-admin', 'n1', 'n2']);
@@ -17,19 +16,7 @@ const dir = mkdtempSync(join('/dev/shm', `ward-rbac-mtls-${process.pid}-`));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const schema = new KeySchema();
 
-async function ward(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const sink = (into: string[]): Writable =>
-    new Writable({
-      write(chunk: Buffer, _e, cb) {
-        into.push(chunk.toString());
-        cb();
-      },
-    });
-  const code = await runCli(argv, { env, stdout: sink(out), stderr: sink(err) });
-  return { code, out: out.join(''), err: err.join('') };
-}
+const ward = (argv: string[], env: NodeJS.ProcessEnv): Promise<CliResult> => runWard(argv, env);
 
 const netlink: NetlinkPort = {
   replaceRoute: async () => undefined,
