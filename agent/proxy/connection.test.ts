@@ -32,7 +32,7 @@ describe('ProxyConnection', () => {
       conns.add(s);
       new ProxyConnection(
         s,
-        { decide: () => decision, connectUpstream: () => connect(upPort, '127.0.0.1'), onRequest: (d) => decisions.push(d) },
+        { decide: () => decision, connectUpstream: (onread) => connect({ port: upPort, host: '127.0.0.1', onread }), onRequest: (d) => decisions.push(d) },
         { ...DEFAULT_CONNECTION_LIMITS, headTimeoutMs: 300 },
       );
     });
@@ -125,7 +125,7 @@ describe('ProxyConnection', () => {
     await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
     const port = (dead.address() as AddressInfo).port;
     await new Promise((r) => dead.close(r));
-    const p = createServer((s) => new ProxyConnection(s, { decide: () => ({ kind: 'allow-all', reason: '' }), connectUpstream: () => connect(port, '127.0.0.1'), onRequest: () => undefined }));
+    const p = createServer((s) => new ProxyConnection(s, { decide: () => ({ kind: 'allow-all', reason: '' }), connectUpstream: (onread) => connect({ port, host: '127.0.0.1', onread }), onRequest: () => undefined }));
     await new Promise<void>((r) => p.listen(0, '127.0.0.1', r));
     const out = await new Promise<string>((resolve) => {
       const c = connect((p.address() as AddressInfo).port, '127.0.0.1', () => c.write(get('/x')));

@@ -1,158 +1,194 @@
 import type { Socket } from 'node:net';
-import type { HttpRequest } from '../policy/index.js';
 import { BodyFramer } from './body-framer.js';
-import type { L7Decision } from './decision.js';
-import { judgeRequest } from './decision.js';
-import { DEFAULT_LIMITS, parseRequestHead, parseResponseHead, responseFraming, type HeadLimits, type ResponseHead } from './http-head.js';
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionContext, type ConnectionLimits, type Verdict } from './connection-context.js';
+import { judgeRequest, readsHeaders } from './decision.js';
+import { withDirectReads } from './direct-reads.js';
+import { parseRequestHead } from './http-head.js';
+import { deniedResponse, localResponse } from './local-response.js';
+import { ResponseFramer } from './response-framer.js';
 
-export interface ConnectionLimits extends HeadLimits {
-  /** A started request head must be complete within this time (slowloris), ms. */
-  readonly headTimeoutMs: number;
-  /** An idle keep-alive client connection is closed after this, ms. */
-  readonly idleTimeoutMs: number;
-  /** The upstream must answer (or send more of an answer) within this, ms. */
-  readonly upstreamTimeoutMs: number;
-  /** Requests in flight (pipelined) before the proxy stops reading from the client. */
-  readonly maxPipeline: number;
-}
-
-export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { ...DEFAULT_LIMITS, headTimeoutMs: 10_000, idleTimeoutMs: 120_000, upstreamTimeoutMs: 60_000, maxPipeline: 32 };
-
-/** One request decision, as reported to events and metrics. */
-export interface RequestDecision {
-  readonly verdict: 'allowed' | 'denied' | 'invalid';
-  readonly method: string;
-  readonly path: string;
-  readonly host?: string;
-  /** Status the proxy answered itself (403, 400...), absent when forwarded. */
-  readonly status?: number;
-  readonly reason: string;
-}
-
-/** What a connection needs from its listener: the current policy and a way to the destination. */
-export interface ConnectionContext {
-  /** The L7 decision for this connection's (endpoint, direction, remote identity, port) now. */
-  decide(): L7Decision;
-  /** A socket connecting to the original destination. */
-  connectUpstream(): Socket;
-  onRequest(d: RequestDecision): void;
-  onError?(err: Error): void;
-}
+export * from './connection-context.js';
+export { ACCESS_DENIED_BODY } from './local-response.js';
 
 interface Pending {
-  readonly kind: 'upstream' | 'local';
+  /** The proxy's own answer; undefined when the upstream answers. */
+  readonly local: Buffer | undefined;
   readonly method: string;
   readonly close: boolean;
-  readonly bytes?: Buffer;
 }
-
-function localResponse(status: number, text: string, body: string, close: boolean): Buffer {
-  return Buffer.from(`HTTP/1.1 ${status} ${text}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${close ? 'connection: close\r\n' : ''}\r\n${body}`, 'latin1');
-}
-
-const STATUS_TEXT: Readonly<Record<number, string>> = {
-  400: 'Bad Request',
-  403: 'Forbidden',
-  408: 'Request Timeout',
-  431: 'Request Header Fields Too Large',
-  501: 'Not Implemented',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-  504: 'Gateway Timeout',
-  505: 'HTTP Version Not Supported',
-};
-
-export const ACCESS_DENIED_BODY = 'Access denied\r\n';
 
 const EMPTY = Buffer.alloc(0);
+const UPGRADE_REFUSED = localResponse(501, 'upgrade and CONNECT are not supported\r\n', true);
 
 /**
  * One proxied client connection: parses each request (keep-alive and pipelining), asks the
  * policy, forwards allowed requests byte for byte over one upstream connection and answers
  * denied ones itself, keeping responses in request order. Upgrades/CONNECT are refused (501);
  * chunked and Content-Length bodies stream through (or are discarded for a denied request).
+ * Responses are framed (status line and length only) and forwarded as they were received.
  */
 export class ProxyConnection {
+  /** The client socket in use (the accepted one, or a new wrapper of its handle). */
+  readonly socket: Socket;
+  private readonly client: Socket;
+  private inReadBuf: Buffer = EMPTY;
+  /** Client bytes kept for the next read; never the read buffer. */
   private inBuf: Buffer = EMPTY;
+  /** Upstream bytes kept for the next read (a response head cut in two); a copy, never the read buffer. */
   private respBuf: Buffer = EMPTY;
-  private reqBody: { framer: BodyFramer; forward: boolean } | undefined;
-  private resp: { head: ResponseHead; framer: BodyFramer; close: boolean; untilClose: boolean } | undefined;
+  private reqBody: BodyFramer | undefined;
+  private reqBodyForward = false;
+  private readonly resp = new ResponseFramer();
   private readonly queue: Pending[] = [];
   private upstream: Socket | undefined;
   private upstreamUsable = false;
+  private upReadBuf: Buffer = EMPTY;
+  /** Upstream reads stopped until the client drains. */
+  private upstreamPaused = false;
   /** No more requests are read (a close request, an error). */
   private clientDone = false;
   private closed = false;
   private headTimer: NodeJS.Timeout | undefined;
+  private readonly ticker: NodeJS.Timeout;
+  private clientIdleTicks = 0;
+  private upstreamIdleTicks = 0;
   private paused = false;
 
   constructor(
-    private readonly client: Socket,
+    accepted: Socket,
     private readonly ctx: ConnectionContext,
     private readonly limits: ConnectionLimits = DEFAULT_CONNECTION_LIMITS,
   ) {
+    this.inReadBuf = Buffer.allocUnsafe(limits.readBufferBytes);
+    const direct = withDirectReads(accepted, { buffer: () => this.inReadBuf, callback: (n, b) => this.onClientRead(b as Buffer, n) });
+    const client = direct ?? accepted;
+    this.client = client;
+    this.socket = client;
+    if (direct === undefined) {
+      this.inReadBuf = EMPTY;
+      client.on('data', (c: Buffer) => this.onClientData(c, false));
+    }
     client.setNoDelay(true);
-    client.on('data', (c: Buffer) => this.onClientData(c));
     client.on('end', () => this.onClientEnd());
     client.on('error', (e) => this.fail(e));
     client.on('close', () => this.destroy());
-    client.setTimeout(limits.idleTimeoutMs, () => {
-      if (this.queue.length === 0) this.destroy();
-    });
+    client.on('drain', () => this.onClientDrain());
+    // Idle and upstream timeouts by coarse ticks: a socket timeout re-arms a timer on every read and write.
+    const tickMs = Math.max(10, Math.min(limits.idleTimeoutMs, limits.upstreamTimeoutMs) / 4);
+    this.ticker = setInterval(() => this.tick(tickMs), tickMs).unref();
   }
 
-  private onClientData(chunk: Buffer): void {
+  private tick(ms: number): void {
+    if (this.queue.length === 0) {
+      if (++this.clientIdleTicks * ms >= this.limits.idleTimeoutMs) this.destroy();
+      return;
+    }
+    if (this.queue[0]?.local !== undefined || ++this.upstreamIdleTicks * ms < this.limits.upstreamTimeoutMs) return;
+    this.upstreamFailed(504, 'upstream timed out');
+  }
+
+  private onClientRead(buf: Buffer, n: number): boolean {
+    this.onClientData(buf.subarray(0, n), true);
+    if (n === buf.length) this.inReadBuf = this.biggerReadBuffer(this.inReadBuf);
+    // Pausing (pipeline full, upstream full) has stopped reads itself.
+    return true;
+  }
+
+  /** After a read that filled its buffer; buffers start small as most messages are. */
+  private biggerReadBuffer(cur: Buffer): Buffer {
+    const max = this.limits.maxReadBufferBytes;
+    return cur.length >= max ? cur : Buffer.allocUnsafe(Math.min(cur.length * 4, max));
+  }
+
+  /** `borrowed`: chunk is in the read buffer, which the next read overwrites. */
+  private onClientData(chunk: Buffer, borrowed: boolean): void {
     if (this.closed) return;
-    this.inBuf = this.inBuf.length === 0 ? chunk : Buffer.concat([this.inBuf, chunk]);
-    this.processClient();
+    this.clientIdleTicks = 0;
+    if (this.inBuf.length === 0) this.processClient(chunk, borrowed);
+    else this.processClient(Buffer.concat([this.inBuf, chunk]), false);
   }
 
-  private processClient(): void {
+  private processClient(buf: Buffer, borrowed: boolean): void {
+    this.inBuf = EMPTY;
+    let pos = 0;
+    // Allowed requests that follow each other in buf go upstream in one write: buf[fwdFrom, fwdTo).
+    let fwdFrom = 0;
+    let fwdTo = 0;
     while (!this.closed) {
       if (this.reqBody !== undefined) {
-        const step = this.reqBody.framer.feed(this.inBuf);
-        if (step.error !== undefined) return this.reject(400, `bad request body: ${step.error}`, '');
-        if (this.reqBody.forward && step.consumed > 0) this.writeUpstream(this.inBuf.subarray(0, step.consumed));
-        this.inBuf = this.inBuf.subarray(step.consumed);
-        if (!step.done) return;
+        const n = this.reqBody.consume(buf, pos);
+        if (this.reqBody.error !== undefined) {
+          this.reject(400, `bad request body: ${this.reqBody.error}`);
+          pos = buf.length;
+          break;
+        }
+        if (this.reqBodyForward && n > 0) {
+          if (fwdTo !== pos) {
+            this.forward(buf, fwdFrom, fwdTo, borrowed);
+            fwdFrom = pos;
+          }
+          fwdTo = pos + n;
+        }
+        pos += n;
+        if (!this.reqBody.done) break;
         this.reqBody = undefined;
         continue;
       }
-      if (this.inBuf.length === 0 || this.clientDone) {
-        if (this.clientDone) this.inBuf = EMPTY;
-        return;
+      if (this.clientDone) pos = buf.length;
+      if (pos === buf.length) break;
+      if (this.queue.length >= this.limits.maxPipeline) {
+        this.pauseClient();
+        break;
       }
-      if (this.queue.length >= this.limits.maxPipeline) return this.pauseClient();
-      const r = parseRequestHead(this.inBuf, this.limits);
+      const decision = this.ctx.decide();
+      const r = parseRequestHead(pos === 0 ? buf : buf.subarray(pos), this.limits, readsHeaders(decision));
       if (r.kind === 'incomplete') {
-        this.headTimer ??= setTimeout(() => this.reject(408, 'request head not complete in time', ''), this.limits.headTimeoutMs);
-        return;
+        this.headTimer ??= setTimeout(() => this.reject(408, 'request head not complete in time'), this.limits.headTimeoutMs);
+        break;
       }
       this.clearHeadTimer();
-      if (r.kind === 'error') return this.reject(r.status, r.reason, '');
+      if (r.kind === 'error') {
+        this.reject(r.status, r.reason);
+        pos = buf.length;
+        break;
+      }
       const head = r.head;
-      const headBytes = this.inBuf.subarray(0, head.headBytes);
-      this.inBuf = this.inBuf.subarray(head.headBytes);
-      const req: HttpRequest = { method: head.method, path: head.path, headers: head.headers, ...(head.host !== undefined ? { host: head.host } : {}) };
-      const base = { method: head.method, path: head.path, ...(head.host !== undefined ? { host: head.host } : {}) };
       if (head.upgrade) {
-        this.ctx.onRequest({ ...base, verdict: 'invalid', status: 501, reason: 'upgrade and CONNECT are not supported through the L7 proxy' });
-        this.respondLocal(head.method, 501, 'upgrade and CONNECT are not supported\r\n', true);
-        return;
+        this.record('invalid', head.method, head.path, head.host, 501, 'upgrade and CONNECT are not supported through the L7 proxy');
+        this.respondLocal(head.method, UPGRADE_REFUSED, true);
+        pos = buf.length;
+        break;
       }
-      const v = judgeRequest(this.ctx.decide(), req);
+      const v = judgeRequest(decision, head);
+      const end = pos + head.headBytes;
       if (v.allowed) {
-        this.ctx.onRequest({ ...base, verdict: 'allowed', reason: v.reason });
-        this.queue.push({ kind: 'upstream', method: head.method, close: head.close });
-        this.writeUpstream(headBytes);
-        if (head.framing.kind !== 'none') this.reqBody = { framer: new BodyFramer(head.framing), forward: true };
+        this.record('allowed', head.method, head.path, head.host, undefined, v.reason);
+        this.queue.push({ local: undefined, method: head.method, close: head.close });
+        if (fwdTo !== pos) {
+          this.forward(buf, fwdFrom, fwdTo, borrowed);
+          fwdFrom = pos;
+        }
+        fwdTo = end;
       } else {
-        this.ctx.onRequest({ ...base, verdict: 'denied', status: 403, reason: v.reason });
-        this.respondLocal(head.method, 403, ACCESS_DENIED_BODY, head.close);
-        if (head.framing.kind !== 'none') this.reqBody = { framer: new BodyFramer(head.framing), forward: false };
+        this.record('denied', head.method, head.path, head.host, 403, v.reason);
+        this.respondLocal(head.method, deniedResponse(head.close), head.close);
       }
+      if (head.framing.kind !== 'none') {
+        this.reqBody = new BodyFramer(head.framing);
+        this.reqBodyForward = v.allowed;
+      }
+      pos = end;
       if (head.close) this.clientDone = true;
     }
+    this.forward(buf, fwdFrom, fwdTo, borrowed);
+    // Keep only a copy of a borrowed rest.
+    this.inBuf = pos >= buf.length ? EMPTY : borrowed ? Buffer.from(buf.subarray(pos)) : buf.subarray(pos);
+  }
+
+  private record(verdict: Verdict, method: string, path: string, host: string | undefined, status: number | undefined, reason: string): void {
+    const ctx = this.ctx;
+    if (ctx.watching?.() === false) return ctx.count?.(verdict);
+    ctx.onRequest({ method, path, ...(host !== undefined ? { host } : {}), verdict, ...(status !== undefined ? { status } : {}), reason });
   }
 
   private clearHeadTimer(): void {
@@ -161,27 +197,28 @@ export class ProxyConnection {
   }
 
   /** Answers a request the proxy cannot parse or judge, then stops reading (no resync possible). */
-  private reject(status: number, reason: string, method: string): void {
+  private reject(status: number, reason: string): void {
     this.clearHeadTimer();
     if (this.clientDone && this.queue.length === 0 && status === 408) return this.destroy();
-    this.ctx.onRequest({ verdict: 'invalid', method, path: '', status, reason });
+    this.record('invalid', '', '', undefined, status, reason);
     this.clientDone = true;
     this.reqBody = undefined;
     this.inBuf = EMPTY;
-    this.respondLocal(method, status, `${reason}\r\n`, true);
+    this.respondLocal('', localResponse(status, `${reason}\r\n`, true), true);
   }
 
-  private respondLocal(method: string, status: number, body: string, close: boolean): void {
-    this.queue.push({ kind: 'local', method, close, bytes: localResponse(status, STATUS_TEXT[status] ?? 'Error', body, close) });
+  private respondLocal(method: string, bytes: Buffer, close: boolean): void {
+    this.queue.push({ local: bytes, method, close });
     if (close) this.clientDone = true;
     this.flushLocal();
   }
 
   /** Writes the local answers at the head of the queue (after every earlier upstream answer). */
   private flushLocal(): void {
-    while (!this.closed && this.queue[0]?.kind === 'local') {
+    while (!this.closed && this.queue[0]?.local !== undefined) {
       const p = this.queue.shift()!;
-      this.client.write(p.bytes!);
+      this.clientIdleTicks = 0;
+      this.client.write(p.local!);
       if (p.close) return this.finish();
     }
     if (this.queue.length === 0 && this.clientDone && this.reqBody === undefined && this.inBuf.length === 0) this.finish();
@@ -190,31 +227,34 @@ export class ProxyConnection {
 
   private ensureUpstream(): Socket {
     if (this.upstream !== undefined && this.upstreamUsable) return this.upstream;
-    const up = this.ctx.connectUpstream();
+    if (this.upReadBuf.length === 0) this.upReadBuf = Buffer.allocUnsafe(this.limits.readBufferBytes);
+    const up: Socket = this.ctx.connectUpstream({
+      buffer: () => this.upReadBuf,
+      callback: (n, b) => this.upstream === up && this.onUpstreamRead(b as Buffer, n),
+    });
     this.upstream = up;
     this.upstreamUsable = true;
+    this.upstreamPaused = false;
     up.setNoDelay(true);
-    up.on('data', (c: Buffer) => {
-      if (this.upstream === up) this.onUpstreamData(c);
-    });
     up.on('end', () => {
       if (this.upstream === up) this.onUpstreamEnd();
     });
     up.on('error', (e) => {
       if (this.upstream === up) this.onUpstreamError(e);
     });
-    up.setTimeout(this.limits.upstreamTimeoutMs, () => {
-      if (this.upstream === up && this.queue[0]?.kind === 'upstream') this.upstreamFailed(504, 'upstream timed out');
+    up.on('drain', () => {
+      if (this.upstream === up) this.resumeClient();
     });
     return up;
   }
 
-  private writeUpstream(bytes: Buffer): void {
+  private forward(buf: Buffer, from: number, to: number, borrowed: boolean): void {
+    if (from === to || this.closed) return;
     const up = this.ensureUpstream();
-    if (!up.write(bytes)) {
-      this.pauseClient();
-      up.once('drain', () => this.resumeClient());
-    }
+    this.upstreamIdleTicks = 0;
+    if (!up.write(from === 0 && to === buf.length ? buf : buf.subarray(from, to))) this.pauseClient();
+    // A write the kernel did not take at once still refers to the bytes: reads go to a new buffer.
+    if (borrowed && up.writableLength > 0) this.inReadBuf = Buffer.allocUnsafe(this.inReadBuf.length);
   }
 
   private pauseClient(): void {
@@ -228,83 +268,89 @@ export class ProxyConnection {
     if (this.upstream?.writableNeedDrain === true) return;
     this.paused = false;
     this.client.resume();
-    if (this.inBuf.length > 0) setImmediate(() => this.processClient());
+    if (this.inBuf.length > 0) setImmediate(() => this.processClient(this.inBuf, false));
   }
 
-  private onUpstreamData(chunk: Buffer): void {
-    if (this.closed) return;
-    // One write to the client per upstream chunk (head and body together).
-    this.client.cork();
-    try {
-      this.processUpstream(chunk);
-    } finally {
-      this.client.uncork();
-    }
+  private onClientDrain(): void {
+    if (!this.upstreamPaused || this.closed) return;
+    this.upstreamPaused = false;
+    this.upstream?.resume();
   }
 
-  private processUpstream(chunk: Buffer): void {
-    this.respBuf = this.respBuf.length === 0 ? chunk : Buffer.concat([this.respBuf, chunk]);
-    let headBytes = 0;
-    while (!this.closed && this.respBuf.length > 0) {
+  /** One upstream read of n bytes into the connection's read buffer; false stops reading until the client drains. */
+  private onUpstreamRead(readBuf: Buffer, n: number): boolean {
+    if (this.closed) return false;
+    this.upstreamIdleTicks = 0;
+    const chunk = readBuf.subarray(0, n);
+    const borrowed = this.respBuf.length === 0;
+    const buf = borrowed ? chunk : Buffer.concat([this.respBuf, chunk]);
+    this.respBuf = EMPTY;
+    const pos = this.processUpstream(buf, borrowed);
+    if (this.closed) return false;
+    if (n === readBuf.length) this.upReadBuf = this.biggerReadBuffer(this.upReadBuf);
+    // Keep only a copy: the read buffer is overwritten by the next read.
+    if (pos < buf.length) this.respBuf = borrowed ? Buffer.from(buf.subarray(pos)) : buf.subarray(pos);
+    this.upstreamPaused = this.client.writableNeedDrain;
+    return !this.upstreamPaused;
+  }
+
+  /** Frames the responses in buf and forwards them to the client; returns the bytes used. */
+  private processUpstream(buf: Buffer, borrowed: boolean): number {
+    let pos = 0;
+    // Consecutive responses go to the client in one write: buf[sent, pos).
+    let sent = 0;
+    while (!this.closed && pos < buf.length) {
       const front = this.queue[0];
-      if (front?.kind !== 'upstream') return this.upstreamFailed(502, 'upstream sent data nobody asked for');
-      if (this.resp === undefined) {
-        const r = parseResponseHead(this.respBuf);
-        if (r.kind === 'incomplete') return;
-        if (r.kind === 'error') return this.upstreamFailed(502, `bad upstream response: ${r.reason}`);
-        const framing = responseFraming(r.head, front.method);
-        if (typeof framing === 'string') return this.upstreamFailed(502, `bad upstream response: ${framing}`);
-        if (r.head.status === 101) return this.upstreamFailed(502, 'upstream switched protocols without an upgrade request');
-        if (r.head.status < 200) {
-          // Interim (100 Continue): the final answer follows.
-          this.client.write(this.respBuf.subarray(0, r.head.headBytes));
-          this.respBuf = this.respBuf.subarray(r.head.headBytes);
-          continue;
-        }
-        this.resp = { head: r.head, framer: new BodyFramer(framing), close: r.head.close || framing.kind === 'close', untilClose: framing.kind === 'close' };
-        headBytes = r.head.headBytes;
-      }
-      // The head (when just parsed) and the body bytes that follow it go out as one buffer.
-      const step = this.resp.framer.feed(this.respBuf, headBytes);
-      if (step.error !== undefined) {
-        if (headBytes > 0) this.client.write(this.respBuf.subarray(0, headBytes));
-        return this.upstreamFailed(502, `bad upstream body: ${step.error}`);
-      }
-      const out = headBytes + step.consumed;
-      if (out > 0) this.client.write(this.respBuf.subarray(0, out));
-      this.respBuf = this.respBuf.subarray(out);
-      headBytes = 0;
-      if (!step.done) return;
-      this.responseDone();
+      if (front === undefined || front.local !== undefined) return this.upstreamBroke(buf, sent, pos, borrowed, 502, 'upstream sent data nobody asked for');
+      pos = this.resp.feed(buf, pos, front.method);
+      if (this.resp.error !== undefined) return this.upstreamBroke(buf, sent, pos, borrowed, 502, this.resp.error);
+      if (!this.resp.done) break;
+      const p = this.queue.shift()!;
+      if (!this.resp.close && !p.close && this.queue.length > 0 && this.queue[0]?.local === undefined) continue;
+      this.toClient(buf, sent, pos, borrowed);
+      sent = pos;
+      this.responseDone(p);
     }
-    if (this.respBuf.length === 0 && this.resp === undefined) this.flushLocal();
+    this.toClient(buf, sent, pos, borrowed);
+    return pos;
   }
 
-  private responseDone(): void {
-    const p = this.queue.shift()!;
-    const close = this.resp?.close === true;
-    this.resp = undefined;
-    if (close) {
+  private toClient(buf: Buffer, from: number, to: number, borrowed: boolean): void {
+    if (from === to || this.closed) return;
+    this.clientIdleTicks = 0;
+    this.client.write(from === 0 && to === buf.length ? buf : buf.subarray(from, to));
+    // A write the kernel did not take at once still refers to the bytes: reads go to a new buffer.
+    if (borrowed && this.client.writableLength > 0) this.upReadBuf = Buffer.allocUnsafe(this.upReadBuf.length);
+  }
+
+  /** Sends what was framed so far, then fails the upstream. */
+  private upstreamBroke(buf: Buffer, sent: number, pos: number, borrowed: boolean, status: number, reason: string): number {
+    this.toClient(buf, sent, pos, borrowed);
+    this.upstreamFailed(status, reason);
+    return pos;
+  }
+
+  private responseDone(p: Pending): void {
+    if (this.resp.close) {
       this.upstreamUsable = false;
       this.upstream?.end();
       this.upstream = undefined;
       // Requests already written to that connection will not be answered by it.
-      if (this.queue.some((q) => q.kind === 'upstream')) return this.finish();
+      if (this.queue.some((q) => q.local === undefined)) return this.finish();
     }
     if (p.close) return this.finish();
     this.flushLocal();
   }
 
   private onUpstreamEnd(): void {
-    if (this.resp?.untilClose === true) {
+    if (this.resp.untilClose) {
       // Close-delimited body: the end of the connection is the end of the response.
       this.queue.shift();
-      this.resp = undefined;
       return this.finish();
     }
     this.upstreamUsable = false;
     this.upstream = undefined;
-    if (this.queue.some((q) => q.kind === 'upstream')) this.upstreamFailed(502, 'upstream closed the connection');
+    if (this.queue.some((q) => q.local === undefined)) this.upstreamFailed(502, 'upstream closed the connection');
   }
 
   private onUpstreamError(err: Error): void {
@@ -318,8 +364,8 @@ export class ProxyConnection {
     const up = this.upstream;
     this.upstream = undefined;
     up?.destroy();
-    if (this.resp === undefined && this.queue[0]?.kind === 'upstream' && !this.closed) {
-      this.client.write(localResponse(status, STATUS_TEXT[status] ?? 'Error', `${reason}\r\n`, true));
+    if (!this.resp.started && this.queue.length > 0 && this.queue[0]?.local === undefined && !this.closed) {
+      this.client.write(localResponse(status, `${reason}\r\n`, true));
     }
     this.finish();
   }
@@ -329,11 +375,16 @@ export class ProxyConnection {
     if (this.queue.length === 0) this.finish();
   }
 
+  private stopTimers(): void {
+    this.clearHeadTimer();
+    clearInterval(this.ticker);
+  }
+
   /** Ends the client connection gracefully after what was written. */
   private finish(): void {
     if (this.closed) return;
     this.closed = true;
-    this.clearHeadTimer();
+    this.stopTimers();
     this.upstream?.destroy();
     this.upstream = undefined;
     this.client.end();
@@ -347,7 +398,7 @@ export class ProxyConnection {
   /** Idempotent: drops both sides now. */
   destroy(): void {
     this.closed = true;
-    this.clearHeadTimer();
+    this.stopTimers();
     this.upstream?.destroy();
     this.upstream = undefined;
     this.client.destroy();

@@ -54,9 +54,40 @@ export interface RequestVerdict {
   readonly reason: string;
 }
 
+// Verdicts are the same object for every request a rule (or decision) judges: nothing is built per request.
+const ruleVerdicts = new WeakMap<HttpRule, RequestVerdict>();
+const plainVerdicts = new WeakMap<L7Decision, RequestVerdict>();
+const headerRules = new WeakMap<L7Decision, boolean>();
+const NO_MATCH: RequestVerdict = { allowed: false, reason: 'no HTTP rule matches' };
+
+/** Whether judging under `d` reads request headers (else the proxy skips collecting them). */
+export function readsHeaders(d: L7Decision): boolean {
+  if (d.kind !== 'rules') return false;
+  let r = headerRules.get(d);
+  if (r === undefined) {
+    r = d.rules.some((rule) => rule.headers.length > 0);
+    headerRules.set(d, r);
+  }
+  return r;
+}
+
 export function judgeRequest(d: L7Decision, req: HttpRequest): RequestVerdict {
-  if (d.kind === 'deny') return { allowed: false, reason: d.reason };
-  if (d.kind === 'allow-all') return { allowed: true, reason: d.reason };
-  const match = d.rules.find((r) => httpRuleMatches(r, req));
-  return match === undefined ? { allowed: false, reason: 'no HTTP rule matches' } : { allowed: true, reason: `HTTP rule ${describeHttpRule(match)}` };
+  if (d.kind !== 'rules') {
+    let v = plainVerdicts.get(d);
+    if (v === undefined) {
+      v = { allowed: d.kind === 'allow-all', reason: d.reason };
+      plainVerdicts.set(d, v);
+    }
+    return v;
+  }
+  for (const rule of d.rules) {
+    if (!httpRuleMatches(rule, req)) continue;
+    let v = ruleVerdicts.get(rule);
+    if (v === undefined) {
+      v = { allowed: true, reason: `HTTP rule ${describeHttpRule(rule)}` };
+      ruleVerdicts.set(rule, v);
+    }
+    return v;
+  }
+  return NO_MATCH;
 }

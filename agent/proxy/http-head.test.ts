@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BodyFramer } from './body-framer.js';
-import { parseRequestHead, parseResponseHead, responseFraming } from './http-head.js';
+import { DEFAULT_LIMITS, parseRequestHead, parseResponseHead, responseFraming } from './http-head.js';
 
 const req = (s: string) => parseRequestHead(Buffer.from(s, 'latin1'));
 
@@ -51,6 +51,18 @@ describe('parseRequestHead', () => {
     expect(req('GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')).toMatchObject({ kind: 'ok', head: { upgrade: true } });
     expect(req('CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n')).toMatchObject({ kind: 'ok', head: { upgrade: true } });
     expect(req('GET http://a.example/p/q?z HTTP/1.1\r\nHost: a.example\r\n\r\n')).toMatchObject({ kind: 'ok', head: { path: '/p/q' } });
+  });
+});
+
+describe('parsing without the header list', () => {
+  it('still reads Host, framing, Connection and Upgrade, and still rejects what it would reject', () => {
+    const r = parseRequestHead(Buffer.from('POST /a?b HTTP/1.1\r\nhOST: h\r\nX: 1\r\nconnection: Keep-Alive, CLOSE\r\ncontent-length: 7\r\n\r\n'), DEFAULT_LIMITS, false);
+    expect(r).toMatchObject({ kind: 'ok', head: { method: 'POST', path: '/a', target: '/a?b', host: 'h', headers: [], close: true, framing: { kind: 'length', length: 7 } } });
+    expect(parseRequestHead(Buffer.from('GET / HTTP/1.1\r\nHost: a\r\nBad Name: a\r\n\r\n'), DEFAULT_LIMITS, false)).toMatchObject({ kind: 'error', status: 400 });
+    // A Transfer-Encoding header without a coding is ambiguous too.
+    expect(req('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,\r\nContent-Length: 3\r\n\r\n')).toMatchObject({ kind: 'error', status: 400 });
+    const resp = parseResponseHead(Buffer.from('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok'), undefined, false);
+    expect(resp).toMatchObject({ kind: 'ok', head: { status: 200, close: true, headers: [], headBytes: 80 } });
   });
 });
 

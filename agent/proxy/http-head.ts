@@ -3,12 +3,9 @@
  * bytes, so parsing only has to decide, never to re-serialise). Anything ambiguous is an error:
  * a request the proxy cannot judge must never be passed through.
  */
+import { err, INCOMPLETE, scanHead, TOKEN_BYTE, type HeadLimits, type ScannedHead } from './head-scan.js';
 
-export interface HeadLimits {
-  /** Largest head (request/status line + headers + CRLFCRLF), bytes. */
-  readonly maxHeadBytes: number;
-  readonly maxHeaders: number;
-}
+export type { HeadLimits } from './head-scan.js';
 
 export const DEFAULT_LIMITS: HeadLimits = { maxHeadBytes: 16 * 1024, maxHeaders: 100 };
 
@@ -21,6 +18,7 @@ export interface RequestHead {
   readonly target: string;
   readonly version: '1.0' | '1.1';
   readonly host?: string;
+  /** Every header; empty when the parse was asked to skip them (no rule reads headers). */
   readonly headers: readonly (readonly [string, string])[];
   readonly framing: Framing;
   /** The client wants the connection closed after this exchange. */
@@ -34,142 +32,168 @@ export interface RequestHead {
 export interface ResponseHead {
   readonly status: number;
   readonly version: '1.0' | '1.1';
+  /** Every header; empty when the parse was asked to skip them. */
   readonly headers: readonly (readonly [string, string])[];
   readonly close: boolean;
   readonly headBytes: number;
+  /** Framing from Content-Length / Transfer-Encoding alone (an error text when ambiguous). */
+  readonly bodyFraming: Framing | string;
+  readonly hasContentLength: boolean;
 }
 
 export type ParseResult<T> = { readonly kind: 'incomplete' } | { readonly kind: 'error'; readonly status: number; readonly reason: string } | { readonly kind: 'ok'; readonly head: T };
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const CRLFCRLF = Buffer.from('\r\n\r\n');
-/** A CR or LF that is not part of a CRLF line ending (a bare line ending), a NUL or a DEL. */
-const BAD_IN_HEAD = /[\0\x7f]|\r(?!\n)|(?<!\r)\n/;
-const INCOMPLETE = { kind: 'incomplete' } as const;
-
-function err(status: number, reason: string): { kind: 'error'; status: number; reason: string } {
-  return { kind: 'error', status, reason };
-}
-
-interface RawHead {
-  readonly startLine: string;
-  readonly headers: [string, string][];
-  readonly headBytes: number;
-}
-
-/** Splits the head off the buffer; validates header syntax (no obs-fold, no bare LF, no NUL). */
-function splitHead(buf: Buffer, limits: HeadLimits): ParseResult<RawHead> {
-  // Tolerate (only) empty lines before a message, as RFC 9112 2.2 allows.
-  let start = 0;
-  while (start + 1 < buf.length && buf[start] === 13 && buf[start + 1] === 10) start += 2;
-  const end = buf.indexOf(CRLFCRLF, start);
-  if (end < 0) return buf.length > limits.maxHeadBytes ? err(431, `head larger than ${limits.maxHeadBytes} bytes`) : INCOMPLETE;
-  if (end + 4 > limits.maxHeadBytes) return err(431, `head larger than ${limits.maxHeadBytes} bytes`);
-  const text = buf.toString('latin1', start, end);
-  // Checked once over the head: after splitting on CRLF no line may hold a CR, LF, NUL or DEL.
-  if (BAD_IN_HEAD.test(text)) return err(400, 'invalid characters or line endings in head');
-  const lines = text.split('\r\n');
-  const headers: [string, string][] = [];
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (line.startsWith(' ') || line.startsWith('\t')) return err(400, 'obsolete header line folding');
-    const colon = line.indexOf(':');
-    if (colon <= 0) return err(400, 'header line without a name');
-    const name = line.slice(0, colon);
-    if (!TOKEN.test(name)) return err(400, `invalid header name ${JSON.stringify(name)}`);
-    headers.push([name, line.slice(colon + 1).trim()]);
-    if (headers.length > limits.maxHeaders) return err(431, `more than ${limits.maxHeaders} headers`);
-  }
-  return { kind: 'ok', head: { startLine: lines[0]!, headers, headBytes: end + 4 } };
-}
-
-function values(headers: readonly (readonly [string, string])[], name: string): string[] {
-  const out: string[] = [];
-  // Length first: most names differ in length, which spares lower-casing them.
-  for (const [n, v] of headers) if (n.length === name.length && n.toLowerCase() === name) out.push(v);
-  return out;
-}
-
-function tokens(headers: readonly (readonly [string, string])[], name: string): string[] {
-  return values(headers, name).flatMap((v) => v.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== ''));
-}
+const NONE: Framing = { kind: 'none' };
+const CHUNKED: Framing = { kind: 'chunked' };
+const CLOSE: Framing = { kind: 'close' };
+const NO_HEADERS: readonly (readonly [string, string])[] = [];
 
 /** Body framing from Transfer-Encoding / Content-Length (RFC 9112 6.3); smuggling shapes are errors. */
-function bodyFraming(headers: readonly (readonly [string, string])[]): Framing | string {
-  const te = tokens(headers, 'transfer-encoding');
-  const cl = values(headers, 'content-length');
-  if (te.length > 0) {
-    if (cl.length > 0) return 'both Transfer-Encoding and Content-Length';
+function bodyFraming(h: ScannedHead): Framing | string {
+  const cl = h.contentLength;
+  if (h.transferEncoding !== undefined) {
+    if (cl !== undefined) return 'both Transfer-Encoding and Content-Length';
+    const te = h.transferEncoding.flatMap((v) => v.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== ''));
     if (te.length !== 1 || te[0] !== 'chunked') return `unsupported Transfer-Encoding ${JSON.stringify(te.join(', '))}`;
-    return { kind: 'chunked' };
+    return CHUNKED;
   }
-  if (cl.length === 0) return { kind: 'none' };
+  if (cl === undefined) return NONE;
   const v0 = cl[0]!;
   if (cl.length === 1 && /^[0-9]{1,15}$/.test(v0)) {
     // The common shape (one plain value) needs no splitting; same result as below.
     const length = Number(v0);
-    return length === 0 ? { kind: 'none' } : { kind: 'length', length };
+    return length === 0 ? NONE : { kind: 'length', length };
   }
   const distinct = new Set(cl.flatMap((v) => v.split(',').map((s) => s.trim())));
   if (distinct.size !== 1) return 'conflicting Content-Length values';
   const v = [...distinct][0]!;
   if (!/^[0-9]{1,15}$/.test(v)) return `invalid Content-Length ${JSON.stringify(v)}`;
   const length = Number(v);
-  return length === 0 ? { kind: 'none' } : { kind: 'length', length };
+  return length === 0 ? NONE : { kind: 'length', length };
 }
 
-function wantsClose(version: '1.0' | '1.1', headers: readonly (readonly [string, string])[]): boolean {
-  const conn = tokens(headers, 'connection');
-  return version === '1.0' ? !conn.includes('keep-alive') : conn.includes('close');
+function wantsClose(version: '1.0' | '1.1', h: ScannedHead): boolean {
+  return version === '1.0' ? !h.connectionKeepAlive : h.connectionClose;
 }
 
-export function parseRequestHead(buf: Buffer, limits: HeadLimits = DEFAULT_LIMITS): ParseResult<RequestHead> {
-  const raw = splitHead(buf, limits);
-  if (raw.kind !== 'ok') return raw;
-  const { startLine, headers, headBytes } = raw.head;
-  const m = /^([^ ]+) ([^ ]+) HTTP\/(1\.[01])$/.exec(startLine);
-  if (m === null) return /^[^ ]+ [^ ]+ HTTP\/\d/.test(startLine) ? err(505, 'only HTTP/1.0 and HTTP/1.1 are supported') : err(400, 'malformed request line');
+/** "HTTP/1.0" or "HTTP/1.1" at buf[i, i+8). */
+function httpVersionAt(buf: Buffer, i: number): '1.0' | '1.1' | undefined {
+  if (buf[i] !== 72 || buf[i + 1] !== 84 || buf[i + 2] !== 84 || buf[i + 3] !== 80 || buf[i + 4] !== 47 || buf[i + 5] !== 49 || buf[i + 6] !== 46) return undefined;
+  const minor = buf[i + 7];
+  return minor === 48 ? '1.0' : minor === 49 ? '1.1' : undefined;
+}
+
+interface RequestLine {
+  readonly method: string;
+  readonly target: string;
+  readonly version: '1.0' | '1.1';
+}
+
+const COMMON_METHODS = ['GET', 'POST', 'PUT', 'HEAD', 'DELETE', 'PATCH', 'OPTIONS'];
+
+/** The method as a string: the common ones without making a new string per request. */
+function methodAt(buf: Buffer, s: number, e: number): string {
+  for (const m of COMMON_METHODS) {
+    if (m.length !== e - s) continue;
+    let i = 0;
+    while (i < m.length && buf[s + i] === m.charCodeAt(i)) i++;
+    if (i === m.length) return m;
+  }
+  return buf.toString('latin1', s, e);
+}
+
+/** The request line on bytes: "<token> <target without spaces> HTTP/1.x"; undefined otherwise. */
+function requestLineFast(buf: Buffer, s: number, e: number): RequestLine | undefined {
+  let sp1 = s;
+  while (sp1 < e && TOKEN_BYTE[buf[sp1]!] === 1) sp1++;
+  if (sp1 === s || buf[sp1] !== 32) return undefined;
+  let sp2 = sp1 + 1;
+  while (sp2 < e && buf[sp2] !== 32) sp2++;
+  if (sp2 === sp1 + 1 || e - sp2 !== 9) return undefined;
+  const version = httpVersionAt(buf, sp2 + 1);
+  if (version === undefined) return undefined;
+  return { method: methodAt(buf, s, sp1), target: buf.toString('latin1', sp1 + 1, sp2), version };
+}
+
+/** The request line as text, for every shape the fast path does not take (mostly errors). */
+function requestLineSlow(line: string): RequestLine | { kind: 'error'; status: number; reason: string } {
+  const m = /^([^ ]+) ([^ ]+) HTTP\/(1\.[01])$/.exec(line);
+  if (m === null) return /^[^ ]+ [^ ]+ HTTP\/\d/.test(line) ? err(505, 'only HTTP/1.0 and HTTP/1.1 are supported') : err(400, 'malformed request line');
   const [, method, target, version] = m as unknown as [string, string, string, '1.0' | '1.1'];
   if (!TOKEN.test(method)) return err(400, `invalid method ${JSON.stringify(method)}`);
-  const hosts = values(headers, 'host');
-  if (hosts.length > 1) return err(400, 'more than one Host header');
-  if (version === '1.1' && hosts.length === 0) return err(400, 'HTTP/1.1 request without Host');
+  return { method, target, version };
+}
+
+/** The path policy matches: origin form as is, absolute form's path; without query or fragment. */
+function targetPath(method: string, target: string): string | undefined {
   let path: string;
-  if (target.startsWith('/')) path = target;
+  if (target.charCodeAt(0) === 47) path = target;
   else if (/^https?:\/\//i.test(target)) {
     // Absolute form: policy still matches the path (and the authority stands for Host).
     const rest = target.replace(/^https?:\/\/[^/?#]*/i, '');
     path = rest === '' || rest.startsWith('?') ? `/${rest}` : rest;
   } else if (target === '*' && method === 'OPTIONS') path = '*';
   else if (method === 'CONNECT') path = target;
-  else return err(400, `invalid request target ${JSON.stringify(target)}`);
-  const q = path.search(/[?#]/);
-  if (q >= 0) path = path.slice(0, q);
-  const framing = bodyFraming(headers);
+  else return undefined;
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c === 63 || c === 35) return path.slice(0, i);
+  }
+  return path;
+}
+
+/** `withHeaders` false skips building the header list (the proxy's rules need it only for header matches). */
+export function parseRequestHead(buf: Buffer, limits: HeadLimits = DEFAULT_LIMITS, withHeaders = true): ParseResult<RequestHead> {
+  const h = scanHead(buf, limits, withHeaders);
+  if (h.kind !== 'ok') return h;
+  let line = requestLineFast(buf, h.start, h.startEnd);
+  if (line === undefined) {
+    const slow = requestLineSlow(buf.toString('latin1', h.start, h.startEnd));
+    if ('kind' in slow) return slow;
+    line = slow;
+  }
+  const { method, target, version } = line;
+  if (h.hostCount > 1) return err(400, 'more than one Host header');
+  if (version === '1.1' && h.hostCount === 0) return err(400, 'HTTP/1.1 request without Host');
+  const path = targetPath(method, target);
+  if (path === undefined) return err(400, `invalid request target ${JSON.stringify(target)}`);
+  const framing = bodyFraming(h);
   if (typeof framing === 'string') return err(400, framing);
-  const upgrade = method === 'CONNECT' || values(headers, 'upgrade').length > 0;
-  const host = hosts[0];
-  return {
-    kind: 'ok',
-    head: { method, path, target, version, ...(host !== undefined ? { host } : {}), headers, framing, close: wantsClose(version, headers), upgrade, headBytes },
-  };
+  const upgrade = method === 'CONNECT' || h.upgrade;
+  const headers = h.headers ?? NO_HEADERS;
+  const close = wantsClose(version, h);
+  const headBytes = h.headBytes;
+  // Two literal shapes rather than a spread: this runs per request.
+  const host = h.host;
+  const head: RequestHead =
+    host !== undefined ? { method, path, target, version, host, headers, framing, close, upgrade, headBytes } : { method, path, target, version, headers, framing, close, upgrade, headBytes };
+  return { kind: 'ok', head };
 }
 
 /** Response framing depends on the request: HEAD, 1xx, 204 and 304 carry no body (RFC 9112 6.3). */
 export function responseFraming(head: ResponseHead, requestMethod: string): Framing | string {
-  if (requestMethod === 'HEAD' || (head.status >= 100 && head.status < 200) || head.status === 204 || head.status === 304) return { kind: 'none' };
-  const f = bodyFraming(head.headers);
+  if (requestMethod === 'HEAD' || (head.status >= 100 && head.status < 200) || head.status === 204 || head.status === 304) return NONE;
+  const f = head.bodyFraming;
   if (typeof f === 'string') return f;
-  if (f.kind === 'none' && values(head.headers, 'content-length').length === 0) return { kind: 'close' };
+  if (f.kind === 'none' && !head.hasContentLength) return CLOSE;
   return f;
 }
 
-export function parseResponseHead(buf: Buffer, limits: HeadLimits = { maxHeadBytes: 64 * 1024, maxHeaders: 200 }): ParseResult<ResponseHead> {
-  const raw = splitHead(buf, limits);
-  if (raw.kind !== 'ok') return raw.kind === 'error' ? err(502, raw.reason) : raw;
-  const { startLine, headers, headBytes } = raw.head;
-  const m = /^HTTP\/(1\.[01]) ([0-9]{3})(?: .*)?$/.exec(startLine);
-  if (m === null) return err(502, 'malformed status line');
-  const version = m[1] as '1.0' | '1.1';
-  return { kind: 'ok', head: { status: Number(m[2]), version, headers, close: wantsClose(version, headers), headBytes } };
+const RESPONSE_LIMITS: HeadLimits = { maxHeadBytes: 64 * 1024, maxHeaders: 200 };
+
+export function parseResponseHead(buf: Buffer, limits: HeadLimits = RESPONSE_LIMITS, withHeaders = true): ParseResult<ResponseHead> {
+  const h = scanHead(buf, limits, withHeaders);
+  if (h.kind !== 'ok') return h.kind === 'error' ? err(502, h.reason) : INCOMPLETE;
+  // "HTTP/1.x NNN" and then nothing or a space and a reason phrase.
+  const s = h.start;
+  const version = h.startEnd - s >= 12 ? httpVersionAt(buf, s) : undefined;
+  const d0 = buf[s + 9]! - 48;
+  const d1 = buf[s + 10]! - 48;
+  const d2 = buf[s + 11]! - 48;
+  if (version === undefined || buf[s + 8] !== 32 || d0 < 0 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9 || (h.startEnd > s + 12 && buf[s + 12] !== 32)) return err(502, 'malformed status line');
+  return {
+    kind: 'ok',
+    head: { status: d0 * 100 + d1 * 10 + d2, version, headers: h.headers ?? NO_HEADERS, close: wantsClose(version, h), headBytes: h.headBytes, bodyFraming: bodyFraming(h), hasContentLength: h.contentLength !== undefined },
+  };
 }

@@ -123,6 +123,7 @@ export class L7Proxy extends EventEmitter<{ request: [L7Event] }> {
     const dst = s.localAddress;
     const dport = s.localPort;
     const src = s.remoteAddress;
+    const sport = s.remotePort ?? 0;
     if (dst === undefined || dport === undefined || src === undefined || (dport === proxyPort && dst.startsWith('127.'))) {
       // A direct connection to the listener, not a steered one: nothing to forward to.
       s.destroy();
@@ -140,11 +141,18 @@ export class L7Proxy extends EventEmitter<{ request: [L7Event] }> {
       s,
       {
         decide: () => this.policy.decide(endpoint, direction, remoteIdentity, dport),
-        connectUpstream: () => {
+        connectUpstream: (onread) => {
           const fd = this.sockets.upstream(ingress ? MARK_FROM_PROXY_INGRESS : egressUpstreamMark(sourceIdentity));
-          const up = new Socket({ fd, readable: true, writable: true });
+          // net.Socket's constructor takes `onread` (Node >= 12.2); @types/node lists it only for connect().
+          const opts = { fd, readable: true, writable: true, onread };
+          const up = new Socket(opts);
           up.connect(dport, dst);
           return up;
+        },
+        // Metrics count every decision; an event is built only while someone listens.
+        watching: () => this.listenerCount('request') > 0,
+        count: (verdict) => {
+          this.counters[verdict]++;
         },
         onRequest: (d) => {
           this.counters[d.verdict]++;
@@ -156,7 +164,7 @@ export class L7Proxy extends EventEmitter<{ request: [L7Event] }> {
             direction: ingress ? 'ingress' : 'egress',
             sourceIdentity,
             destinationIdentity,
-            source: `${src}:${s.remotePort ?? 0}`,
+            source: `${src}:${sport}`,
             destination: `${dst}:${dport}`,
           });
         },
@@ -168,7 +176,7 @@ export class L7Proxy extends EventEmitter<{ request: [L7Event] }> {
       this.limits,
     );
     l.conns.add(conn);
-    s.once('close', () => l.conns.delete(conn));
+    conn.socket.once('close', () => l.conns.delete(conn));
   }
 
   metrics(): L7Metrics {

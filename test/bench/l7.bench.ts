@@ -146,9 +146,9 @@ async function main(): Promise<void> {
     }
     const m = (rs: Round[], k: keyof Round): number => median(rs.map((r) => r[k] ?? 0));
     const rows = [
-      ['path', 'rps (median)', 'p50 ms', 'p99 ms', 'requests/round', 'agent us/req', 'server us/req'],
-      ['direct (no policy)', m(plain, 'rps').toFixed(0), m(plain, 'p50').toFixed(3), m(plain, 'p99').toFixed(3), m(plain, 'n').toFixed(0), m(plain, 'agentUs').toFixed(1), m(plain, 'serverUs').toFixed(1)],
-      ['through L7 proxy', m(proxied, 'rps').toFixed(0), m(proxied, 'p50').toFixed(3), m(proxied, 'p99').toFixed(3), m(proxied, 'n').toFixed(0), m(proxied, 'agentUs').toFixed(1), m(proxied, 'serverUs').toFixed(1)],
+      ['path', 'rps (median)', 'p50 ms', 'p99 ms', 'requests/round', 'agent us/req', 'agent user us', 'server us/req', 'client us/req'],
+      ['direct (no policy)', m(plain, 'rps').toFixed(0), m(plain, 'p50').toFixed(3), m(plain, 'p99').toFixed(3), m(plain, 'n').toFixed(0), m(plain, 'agentUs').toFixed(1), m(plain, 'agentUserUs').toFixed(1), m(plain, 'serverUs').toFixed(1), m(plain, 'clientUs').toFixed(1)],
+      ['through L7 proxy', m(proxied, 'rps').toFixed(0), m(proxied, 'p50').toFixed(3), m(proxied, 'p99').toFixed(3), m(proxied, 'n').toFixed(0), m(proxied, 'agentUs').toFixed(1), m(proxied, 'agentUserUs').toFixed(1), m(proxied, 'serverUs').toFixed(1), m(proxied, 'clientUs').toFixed(1)],
     ];
     console.log(`L7 proxy: ${CONNECTIONS} keep-alive connections, 1 request in flight each, ${ROUNDS} rounds of ${ROUND_MS} ms (medians)`);
     for (const r of rows) console.log(r.map((c, i) => (i === 0 ? c.padEnd(20) : c.padStart(14))).join(''));

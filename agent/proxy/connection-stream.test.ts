@@ -1,0 +1,179 @@
+import { createHash } from 'node:crypto';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ProxyConnection, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits, type RequestDecision, type Verdict } from './connection.js';
+import type { L7Decision } from './decision.js';
+
+// The byte paths of ProxyConnection against raw upstreams: reads land in reused buffers, so
+// these check that nothing forwarded is overwritten (slow readers on either side), that heads
+// split across reads are joined, and the timeouts that replaced socket timers.
+describe('ProxyConnection streaming', () => {
+  const servers: Server[] = [];
+  const sockets: Socket[] = [];
+
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) s.destroy();
+    await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+  });
+
+  async function listen(onConn: (s: Socket) => void): Promise<number> {
+    const srv = createServer((s) => {
+      sockets.push(s);
+      onConn(s);
+    });
+    servers.push(srv);
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    return (srv.address() as AddressInfo).port;
+  }
+
+  interface Proxy {
+    port: number;
+    decisions: RequestDecision[];
+    counted: Verdict[];
+  }
+
+  async function proxyTo(upPort: number, limits: Partial<ConnectionLimits> = {}, decision: L7Decision = { kind: 'allow-all', reason: 'L4' }, watching = true): Promise<Proxy> {
+    const p: Proxy = { port: 0, decisions: [], counted: [] };
+    p.port = await listen((s) => {
+      new ProxyConnection(
+        s,
+        {
+          decide: () => decision,
+          connectUpstream: (onread) => connect({ port: upPort, host: '127.0.0.1', onread }),
+          onRequest: (d) => p.decisions.push(d),
+          watching: () => watching,
+          count: (v) => p.counted.push(v),
+        },
+        { ...DEFAULT_CONNECTION_LIMITS, ...limits },
+      );
+    });
+    return p;
+  }
+
+  /** Sends parts with pauses in between; collects everything until the proxy closes, reading slowly when asked. */
+  function exchange(port: number, parts: (string | Buffer)[], opts: { stallMs?: number; gapMs?: number } = {}): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const c = connect(port, '127.0.0.1');
+      sockets.push(c);
+      const got: Buffer[] = [];
+      c.on('data', (d: Buffer) => {
+        got.push(d);
+        if (opts.stallMs !== undefined && got.length === 1) {
+          // Stop reading until the kernel buffers are full and the proxy's writes stay pending.
+          c.pause();
+          setTimeout(() => c.resume(), opts.stallMs);
+        }
+      });
+      c.on('error', reject);
+      c.on('close', () => resolve(Buffer.concat(got)));
+      c.on('connect', () => {
+        void (async () => {
+          for (const p of parts) {
+            c.write(p);
+            if (opts.gapMs !== undefined) await new Promise((r) => setTimeout(r, opts.gapMs));
+          }
+        })();
+      });
+    });
+  }
+
+  const pattern = (n: number): Buffer => {
+    const b = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) b[i] = (i * 7 + (i >> 10)) & 0xff;
+    return b;
+  };
+  const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+  it('forwards a large response intact to a stalled reader, then serves the next request', async () => {
+    // Small read buffers: many writes of the stalled client's bytes are pending at once.
+    const body = pattern(8_000_000);
+    const up = await listen((s) => {
+      let n = 0;
+      s.on('data', (d: Buffer) => {
+        for (const line of d.toString('latin1').split('\r\n\r\n').slice(0, -1)) {
+          if (line === '') continue;
+          if (++n === 1) s.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`), body]));
+          else s.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext');
+        }
+      });
+    });
+    const p = await proxyTo(up, { readBufferBytes: 256, maxReadBufferBytes: 256 });
+    const out = await exchange(p.port, ['GET /big HTTP/1.1\r\nHost: a\r\n\r\nGET /n HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'], { stallMs: 300 });
+    const head = out.indexOf('\r\n\r\n') + 4;
+    expect(sha(out.subarray(head, head + body.length))).toBe(sha(body));
+    expect(out.subarray(head + body.length).toString()).toBe('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext');
+  });
+
+  it.each([
+    ['small fixed', { readBufferBytes: 256, maxReadBufferBytes: 256 }],
+    ['growing', {}],
+  ])('forwards a large request body intact to a slow upstream (%s read buffers)', async (_name, limits: Partial<ConnectionLimits>) => {
+    const body = pattern(2_000_000);
+    let received: Buffer[] = [];
+    const up = await listen((s) => {
+      received = [];
+      s.on('data', (d: Buffer) => {
+        received.push(d);
+        s.pause();
+        setTimeout(() => s.resume(), 2);
+        const all = Buffer.concat(received);
+        const head = all.indexOf('\r\n\r\n');
+        if (head >= 0 && all.length - head - 4 >= body.length) s.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
+      });
+    });
+    const p = await proxyTo(up, limits);
+    const out = await exchange(p.port, [`POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`, body]);
+    expect(out.toString()).toMatch(/^HTTP\/1\.1 200 OK/);
+    const all = Buffer.concat(received);
+    const head = all.indexOf('\r\n\r\n') + 4;
+    expect(sha(all.subarray(head))).toBe(sha(body));
+  });
+
+  it('joins heads split across reads on both sides; forwards 100 Continue, chunked and close-delimited answers', async () => {
+    const up = await listen((s) => {
+      let seen = '';
+      let answered = 0;
+      // Answers go out one after the other, each in pieces.
+      let writing = Promise.resolve();
+      s.on('data', (d: Buffer) => {
+        seen += d.toString('latin1');
+        const n = seen.split('\r\n\r\n').length - 1;
+        for (; answered < n; answered++) {
+          const last = answered === 1;
+          const parts = last
+            ? ['HTTP/1.1 200 OK\r\nConnection: close\r\n', '\r\nuntil-', 'close']
+            : ['HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-', 'Encoding: chunked\r\n\r\n3\r\nab', 'c\r\n0\r\n\r\n'];
+          writing = writing.then(async () => {
+            for (const part of parts) {
+              s.write(part);
+              await new Promise((r) => setTimeout(r, 5));
+            }
+            if (last) s.end();
+          });
+        }
+      });
+    });
+    const p = await proxyTo(up);
+    const out = await exchange(p.port, ['GET /a HT', 'TP/1.1\r\nHost: a\r', '\n\r\nGET /b HTTP/1.1\r\nHo', 'st: a\r\n\r\n'], { gapMs: 5 });
+    expect(out.toString()).toBe('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil-close');
+  });
+
+  it('answers 504 when the upstream does not answer in time, and closes idle client connections', async () => {
+    const up = await listen(() => undefined);
+    const p = await proxyTo(up, { upstreamTimeoutMs: 100, idleTimeoutMs: 150 });
+    const t0 = Date.now();
+    expect((await exchange(p.port, ['GET /x HTTP/1.1\r\nHost: a\r\n\r\n'])).toString()).toMatch(/^HTTP\/1\.1 504 /);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    const t1 = Date.now();
+    expect((await exchange(p.port, [])).length).toBe(0);
+    expect(Date.now() - t1).toBeGreaterThanOrEqual(140);
+  });
+
+  it('only counts decisions while nobody watches', async () => {
+    const up = await listen((s) => s.on('data', () => s.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')));
+    const p = await proxyTo(up, {}, { kind: 'rules', rules: [{ method: 'GET', path: '/ok', headers: [] }] }, false);
+    await exchange(p.port, ['GET /no HTTP/1.1\r\nHost: a\r\n\r\nGET /ok HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n']);
+    expect(p.counted).toEqual(['denied', 'allowed']);
+    expect(p.decisions).toEqual([]);
+  });
+});
