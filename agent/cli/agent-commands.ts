@@ -56,7 +56,7 @@ ${FIELD_HELP}`,
     };
     process.once('SIGTERM', onSignal).once('SIGINT', onSignal);
     try {
-      const agent = await Agent.start({ config, logger, ...(hostNetns !== undefined ? { hostNetns } : {}) });
+      const agent = await Agent.start({ config, logger, leaseTtlSeconds: config.leaseTtlSeconds, ...(hostNetns !== undefined ? { hostNetns } : {}) });
       void agent.whenInSync().then(() => notifyReady(ctx.env, logger));
       await new Promise<void>((resolve) => {
         if (stop.signal.aborted) resolve();

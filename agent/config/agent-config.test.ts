@@ -63,6 +63,22 @@ describe('agent config', () => {
     expect(err(() => loadAgentConfig({ file: { name: 'a.yaml', text: FILE }, flags: { 'metrics-address': '9962' } }))).toMatch(/^flag --metrics-address: metrics address "9962" must be host:port/);
     expect(err(() => loadAgentConfig({ file: { name: 'a.yaml', text: FILE }, env: { WARD_METRICS_ADDRESS: 'localhost:70000' } }))).toMatch(/^environment WARD_METRICS_ADDRESS: /);
   });
+  it('takes the lease TTL from file, WARD_LEASE_TTL or --lease-ttl (default 15 s)', () => {
+    expect(loadAgentConfig({ file: { name: 'a.yaml', text: FILE } }).leaseTtlSeconds).toBe(15);
+    expect(loadAgentConfig({ file: { name: 'a.yaml', text: `${FILE}lease-ttl: 30\n` } }).leaseTtlSeconds).toBe(30);
+    expect(loadAgentConfig({ file: { name: 'a.yaml', text: `${FILE}lease-ttl: "60"\n` } }).leaseTtlSeconds).toBe(60);
+    expect(loadAgentConfig({ file: { name: 'a.yaml', text: `${FILE}lease-ttl: 30\n` }, env: { WARD_LEASE_TTL: '5' } }).leaseTtlSeconds).toBe(5);
+    expect(loadAgentConfig({ file: { name: 'a.yaml', text: FILE }, env: { WARD_LEASE_TTL: '5' }, flags: { 'lease-ttl': '3600' } }).leaseTtlSeconds).toBe(3600);
+  });
+  it('rejects a lease TTL that is not a whole number of seconds in 5..3600, naming the source', () => {
+    expect(err(() => loadAgentConfig({ file: { name: 'a.yaml', text: `${FILE}lease-ttl: 4\n` } }))).toMatch(/^a\.yaml:9 \(lease-ttl\): lease TTL "4" must be a whole number of seconds from 5 to 3600/);
+    expect(err(() => loadAgentConfig({ file: { name: 'a.yaml', text: `${FILE}lease-ttl: 7.5\n` } }))).toMatch(/^a\.yaml:9 \(lease-ttl\): lease TTL "7\.5"/);
+    expect(err(() => loadAgentConfig({ file: { name: 'a.yaml', text: `${FILE}lease-ttl: [5]\n` } }))).toMatch(/^a\.yaml:9: lease-ttl must be a string/);
+    expect(err(() => loadAgentConfig({ file: { name: 'a.yaml', text: FILE }, env: { WARD_LEASE_TTL: '3601' } }))).toMatch(/^environment WARD_LEASE_TTL: lease TTL "3601"/);
+    expect(err(() => loadAgentConfig({ file: { name: 'a.yaml', text: FILE }, flags: { 'lease-ttl': '15s' } }))).toMatch(/^flag --lease-ttl: lease TTL "15s"/);
+    expect(err(() => loadAgentConfig({ file: { name: 'a.yaml', text: FILE }, flags: { 'lease-ttl': '-5' } }))).toMatch(/^flag --lease-ttl: /);
+    expect(err(() => loadAgentConfig({ file: { name: 'a.yaml', text: FILE }, flags: { 'lease-ttl': '' } }))).toMatch(/^flag --lease-ttl: /);
+  });
   it('names the variable or flag for bad values and the three sources for missing ones', () => {
     expect(err(() => loadAgentConfig({ file: { name: 'a.yaml', text: FILE }, env: { WARD_ENDPOINT_CIDR: '10.0.0.0/33' } }))).toMatch(/^environment WARD_ENDPOINT_CIDR: invalid CIDR/);
     expect(err(() => loadAgentConfig({ file: { name: 'a.yaml', text: FILE }, flags: { 'log-level': 'loud' } }))).toMatch(/^flag --log-level: log level "loud"/);

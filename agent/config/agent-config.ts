@@ -26,9 +26,15 @@ export interface AgentConfig {
   readonly logLevel: LogLevel;
   /** Prometheus /metrics listener; absent: no metrics endpoint. */
   readonly metricsAddress?: { readonly host: string; readonly port: number };
+  /** TTL of the node's etcd lease: a dead agent's endpoints and references vanish after it. */
+  readonly leaseTtlSeconds: number;
 }
 
 type Kind = 'string' | 'list';
+
+/** Below 5 s, an event-loop stall or an etcd election of a few seconds could cost a healthy agent its lease. */
+export const LEASE_TTL_MIN = 5;
+export const LEASE_TTL_MAX = 3600;
 
 /** One setting: its YAML path, environment variable and flag. The table is the documentation. */
 interface Field {
@@ -53,6 +59,7 @@ export const AGENT_FIELDS = {
   apiSocket: { yaml: ['api-socket'], env: 'WARD_API_SOCKET', flag: 'api-socket', kind: 'string', default: '/run/ward/agent.sock', help: 'unix socket of the local API' },
   stateDir: { yaml: ['state-dir'], env: 'WARD_STATE_DIR', flag: 'state-dir', kind: 'string', default: '/var/lib/ward', help: 'local state (endpoints) directory' },
   logLevel: { yaml: ['log-level'], env: 'WARD_LOG_LEVEL', flag: 'log-level', kind: 'string', default: 'info', help: LOG_LEVELS.join('|') },
+  leaseTtl: { yaml: ['lease-ttl'], env: 'WARD_LEASE_TTL', flag: 'lease-ttl', kind: 'string', default: '15', help: `etcd lease TTL in seconds (${LEASE_TTL_MIN}..${LEASE_TTL_MAX}): how long a dead node's endpoints outlive it` },
   metricsAddress: { yaml: ['metrics-address'], env: 'WARD_METRICS_ADDRESS', flag: 'metrics-address', kind: 'string', help: 'host:port of the Prometheus /metrics endpoint, e.g. 127.0.0.1:9962 (unset or "off": none)' },
 } as const satisfies Record<string, Field>;
 
@@ -150,6 +157,11 @@ function validate(name: FieldName, raw: RawValue): string | readonly string[] {
       if (m === null || Number(m[2]) > 65535) bad(`metrics address ${JSON.stringify(v)} must be host:port (e.g. 127.0.0.1:9962) or off`);
       return String(v);
     }
+    case 'leaseTtl': {
+      const n = typeof v === 'string' && /^\d{1,6}$/.test(v) ? Number(v) : Number.NaN;
+      if (!(n >= LEASE_TTL_MIN && n <= LEASE_TTL_MAX)) bad(`lease TTL ${JSON.stringify(v)} must be a whole number of seconds from ${LEASE_TTL_MIN} to ${LEASE_TTL_MAX}`);
+      return String(n);
+    }
     case 'etcdCaFile':
     case 'etcdCertFile':
     case 'etcdKeyFile':
@@ -210,6 +222,7 @@ export function loadAgentConfig(src: AgentConfigSources): AgentConfig {
     apiSocket: need('apiSocket'),
     stateDir: need('stateDir'),
     logLevel: need('logLevel') as LogLevel,
+    leaseTtlSeconds: Number(need('leaseTtl')),
     ...(metricsAt > 0 ? { metricsAddress: Object.freeze({ host: String(metrics).slice(0, metricsAt).replace(/^\[(.*)\]$/, '$1'), port: Number(String(metrics).slice(metricsAt + 1)) }) } : {}),
   });
 }

@@ -26,7 +26,7 @@ export class LeaseBoundKeys {
     this.desired.set(key, value);
     try {
       await this.client.put(key, value, await this.leases.current());
-      this.unsynced.delete(key);
+      this.landed(key, value);
       return true;
     } catch (err) {
       this.markUnsynced(key, err);
@@ -38,7 +38,7 @@ export class LeaseBoundKeys {
     this.desired.delete(key);
     try {
       await this.client.delete(key);
-      this.unsynced.delete(key);
+      this.landed(key, undefined);
       return true;
     } catch (err) {
       this.markUnsynced(key, err);
@@ -55,9 +55,33 @@ export class LeaseBoundKeys {
   }
 
   private markUnsynced(key: string, err: unknown): void {
-    this.unsynced.add(key);
     this.log.warn({ key, err: err instanceof Error ? err.message : String(err) }, 'etcd write failed; retrying in the background');
-    this.retrying ??= this.retryLoop().finally(() => (this.retrying = undefined));
+    this.retryLater(key);
+  }
+
+  private retryLater(key: string): void {
+    this.unsynced.add(key);
+    this.startRetry();
+  }
+
+  private startRetry(): void {
+    if (this.retrying !== undefined || this.abort.signal.aborted) return;
+    this.retrying = this.retryLoop().finally(() => {
+      this.retrying = undefined;
+      if (this.unsynced.size > 0) this.startRetry(); // marked while the loop was returning
+    });
+  }
+
+  /**
+   * A write of `written` (undefined: a delete) reached etcd. If the key was put or deleted
+   * again meanwhile, that newer write may have landed first and this one undone it (chaos: a
+   * background re-put of a pending endpoint key landed after the endpoint's delete, leaving a
+   * deleted endpoint routed on every other node), so the key is written again.
+   */
+  private landed(key: string, written: Buffer | undefined): void {
+    const want = this.desired.get(key);
+    if (want === undefined ? written === undefined : written !== undefined && want.equals(written)) this.unsynced.delete(key);
+    else this.retryLater(key);
   }
 
   private async retryLoop(): Promise<void> {
@@ -70,7 +94,7 @@ export class LeaseBoundKeys {
         try {
           if (value === undefined) await this.client.delete(key);
           else await this.client.put(key, value, await this.leases.current());
-          this.unsynced.delete(key);
+          this.landed(key, value);
         } catch {
           break; // still down: wait for the next round
         }
@@ -78,9 +102,22 @@ export class LeaseBoundKeys {
     }
   }
 
+  /**
+   * Restorer: every desired key onto `leaseId`, then the deletes that failed while etcd was away
+   * (dropping them left the key in etcd until the old lease expired, or for good after a resync
+   * on the same lease: a deleted endpoint other nodes kept routing to).
+   */
   private async putAll(leaseId: string): Promise<void> {
-    for (const [key, value] of this.desired) await this.client.put(key, value, leaseId);
-    this.unsynced.clear();
+    const deletes = [...this.unsynced].filter((k) => !this.desired.has(k));
+    for (const [key, value] of [...this.desired]) {
+      await this.client.put(key, value, leaseId);
+      this.landed(key, value);
+    }
+    for (const key of deletes) {
+      if (this.desired.has(key)) continue; // put again meanwhile
+      await this.client.delete(key);
+      this.landed(key, undefined);
+    }
   }
 
   /** Idempotent. Keys stay in etcd until the lease expires (a restarting agent takes over). */
