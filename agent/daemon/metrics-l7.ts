@@ -2,6 +2,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { L7Metrics } from '../proxy/index.js';
 
 const VERDICTS = ['allowed', 'denied', 'invalid'] as const;
+const DIRECTIONS = ['ingress', 'egress'] as const;
 
 /**
  * The L7 proxy's series, read from its own counters at scrape time: the proxy counts anyway,
@@ -10,13 +11,13 @@ const VERDICTS = ['allowed', 'denied', 'invalid'] as const;
 export function registerL7Metrics(r: Registry, read: () => L7Metrics): void {
   new Counter({
     name: 'ward_l7_requests_total',
-    help: 'HTTP requests judged by the L7 proxy, by verdict (invalid: refused before any policy: unparseable, unsupported)',
-    labelNames: ['verdict'],
+    help: 'HTTP requests judged by the L7 proxy, by direction of the proxied endpoint and verdict (invalid: refused before any policy: unparseable, unsupported)',
+    labelNames: ['direction', 'verdict'],
     registers: [r],
-    collect: function (this: Counter<'verdict'>) {
+    collect: function (this: Counter<'direction' | 'verdict'>) {
       this.reset();
-      const m = read().requests;
-      for (const verdict of VERDICTS) this.inc({ verdict }, m[verdict]);
+      const m = read().requestsByDirection;
+      for (const direction of DIRECTIONS) for (const verdict of VERDICTS) this.inc({ direction, verdict }, m[direction][verdict]);
     },
   });
   const counter = (name: string, help: string, value: (m: L7Metrics) => number): void => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FakeDatapath, Reason } from '../../bpf/index.js';
 import type { EndpointRecord } from '../endpoint/index.js';
-import type { L7Metrics } from '../proxy/index.js';
+import type { L7Metrics, VerdictCounts } from '../proxy/index.js';
 import { AgentMetrics, type StoreCounters } from './metrics.js';
 
 const ep: EndpointRecord = { name: 'db', id: 7, labels: ['app=db'], netns: '/run/netns/d', ifname: 'lxc0', ip: '10.200.0.3', identity: 400, createdAtMs: 0 };
@@ -67,21 +67,23 @@ describe('AgentMetrics', () => {
   });
 
   it("reads the L7 proxy's counters at scrape time", async () => {
-    let l7: L7Metrics = { listeners: 2, connections: 5, activeConnections: 1, requests: { allowed: 7, denied: 3, invalid: 0 }, upstreamErrors: 1 };
+    const counts = (ingress: VerdictCounts, egress: VerdictCounts) => ({ requests: { allowed: ingress.allowed + egress.allowed, denied: ingress.denied + egress.denied, invalid: ingress.invalid + egress.invalid }, requestsByDirection: { ingress, egress } });
+    let l7: L7Metrics = { listeners: 2, connections: 5, activeConnections: 1, ...counts({ allowed: 7, denied: 3, invalid: 0 }, { allowed: 0, denied: 2, invalid: 0 }), upstreamErrors: 1 };
     const m = new AgentMetrics({ dp: new FakeDatapath(), kvClients: [], stores: {}, identities: () => 0, endpoints: () => [], ipcacheEntries: () => 0, inSync: () => true, l7: () => l7 });
     let text = await m.text();
-    expect(sample(text, 'ward_l7_requests_total{verdict="allowed"}')).toBe(7);
-    expect(sample(text, 'ward_l7_requests_total{verdict="denied"}')).toBe(3);
-    expect(sample(text, 'ward_l7_requests_total{verdict="invalid"}')).toBe(0); // present before the first one
+    expect(sample(text, 'ward_l7_requests_total{direction="ingress",verdict="allowed"}')).toBe(7);
+    expect(sample(text, 'ward_l7_requests_total{direction="ingress",verdict="denied"}')).toBe(3);
+    expect(sample(text, 'ward_l7_requests_total{direction="egress",verdict="denied"}')).toBe(2);
+    expect(sample(text, 'ward_l7_requests_total{direction="ingress",verdict="invalid"}')).toBe(0); // present before the first one
     expect(sample(text, 'ward_l7_proxy_connections_total')).toBe(5);
     expect(sample(text, 'ward_l7_proxy_connections_active')).toBe(1);
     expect(sample(text, 'ward_l7_proxy_listeners')).toBe(2);
     expect(sample(text, 'ward_l7_upstream_errors_total')).toBe(1);
     expect(text).toContain('# TYPE ward_l7_requests_total counter');
-    l7 = { ...l7, activeConnections: 0, requests: { allowed: 8, denied: 3, invalid: 1 } };
+    l7 = { ...l7, activeConnections: 0, ...counts({ allowed: 8, denied: 3, invalid: 1 }, { allowed: 0, denied: 2, invalid: 0 }) };
     text = await m.text();
-    expect(sample(text, 'ward_l7_requests_total{verdict="allowed"}')).toBe(8); // the proxy's count, not a sum of scrapes
-    expect(sample(text, 'ward_l7_requests_total{verdict="invalid"}')).toBe(1);
+    expect(sample(text, 'ward_l7_requests_total{direction="ingress",verdict="allowed"}')).toBe(8); // the proxy's count, not a sum of scrapes
+    expect(sample(text, 'ward_l7_requests_total{direction="ingress",verdict="invalid"}')).toBe(1);
     expect(sample(text, 'ward_l7_proxy_connections_active')).toBe(0);
     // Without an L7 source there are no L7 series.
     const none = new AgentMetrics({ dp: new FakeDatapath(), kvClients: [], stores: {}, identities: () => 0, endpoints: () => [], ipcacheEntries: () => 0, inSync: () => true });

@@ -40,11 +40,20 @@ export interface L7Event extends RequestDecision {
   readonly destination: string;
 }
 
+export interface VerdictCounts {
+  readonly allowed: number;
+  readonly denied: number;
+  readonly invalid: number;
+}
+
 export interface L7Metrics {
   readonly listeners: number;
   readonly connections: number;
   readonly activeConnections: number;
-  readonly requests: { readonly allowed: number; readonly denied: number; readonly invalid: number };
+  /** Request decisions, all directions. */
+  readonly requests: VerdictCounts;
+  /** The same, split by the direction of the listener that judged them. */
+  readonly requestsByDirection: { readonly ingress: VerdictCounts; readonly egress: VerdictCounts };
   readonly upstreamErrors: number;
 }
 
@@ -67,7 +76,8 @@ interface Log {
  */
 export class L7Proxy extends EventEmitter<{ request: [L7Event] }> {
   private readonly servers = new Map<number, Listener>();
-  private readonly counters = { connections: 0, allowed: 0, denied: 0, invalid: 0, upstreamErrors: 0 };
+  private readonly counters = { connections: 0, upstreamErrors: 0 };
+  private readonly verdicts = { ingress: { allowed: 0, denied: 0, invalid: 0 }, egress: { allowed: 0, denied: 0, invalid: 0 } };
   private closed = false;
 
   constructor(
@@ -131,6 +141,7 @@ export class L7Proxy extends EventEmitter<{ request: [L7Event] }> {
     }
     this.counters.connections++;
     const ingress = direction === Direction.ingress;
+    const verdicts = ingress ? this.verdicts.ingress : this.verdicts.egress;
     const srcId = this.policy.identityOf(src);
     const dstId = this.policy.identityOf(dst);
     const remoteIdentity = ingress ? srcId : dstId;
@@ -152,10 +163,10 @@ export class L7Proxy extends EventEmitter<{ request: [L7Event] }> {
         // Metrics count every decision; an event is built only while someone listens.
         watching: () => this.listenerCount('request') > 0,
         count: (verdict) => {
-          this.counters[verdict]++;
+          verdicts[verdict]++;
         },
         onRequest: (d) => {
-          this.counters[d.verdict]++;
+          verdicts[d.verdict]++;
           if (this.listenerCount('request') === 0) return;
           this.emit('request', {
             ...d,
@@ -183,7 +194,9 @@ export class L7Proxy extends EventEmitter<{ request: [L7Event] }> {
     let active = 0;
     for (const l of this.servers.values()) active += l.conns.size;
     const c = this.counters;
-    return { listeners: this.servers.size, connections: c.connections, activeConnections: active, requests: { allowed: c.allowed, denied: c.denied, invalid: c.invalid }, upstreamErrors: c.upstreamErrors };
+    const { ingress, egress } = this.verdicts;
+    const requests = { allowed: ingress.allowed + egress.allowed, denied: ingress.denied + egress.denied, invalid: ingress.invalid + egress.invalid };
+    return { listeners: this.servers.size, connections: c.connections, activeConnections: active, requests, requestsByDirection: { ingress: { ...ingress }, egress: { ...egress } }, upstreamErrors: c.upstreamErrors };
   }
 
   /** Idempotent: closes listeners and every proxied connection. */

@@ -234,10 +234,12 @@ describe('L7 HTTP policy through the in-agent transparent proxy', () => {
     // The proxy's own counters, read at scrape time: at least the requests sent above.
     const after = await scrape();
     const grew = (series: string): number => (metricSample(after, series) ?? 0) - (metricSample(before, series) ?? 0);
-    expect(grew('ward_l7_requests_total{verdict="allowed"}')).toBeGreaterThanOrEqual(3);
-    expect(grew('ward_l7_requests_total{verdict="denied"}')).toBeGreaterThanOrEqual(2);
+    const both = (verdict: string, f: (series: string) => number): number => f(`ward_l7_requests_total{direction="ingress",verdict="${verdict}"}`) + f(`ward_l7_requests_total{direction="egress",verdict="${verdict}"}`);
+    expect(both('allowed', grew)).toBeGreaterThanOrEqual(3);
+    expect(both('denied', grew)).toBeGreaterThanOrEqual(2);
+    expect(grew('ward_l7_requests_total{direction="egress",verdict="denied"}')).toBeGreaterThanOrEqual(1); // the client's egress rules
     expect(grew('ward_l7_proxy_connections_total')).toBeGreaterThanOrEqual(3);
-    expect(metricSample(after, 'ward_l7_requests_total{verdict="invalid"}')).toBeGreaterThanOrEqual(1); // the unparseable request earlier
+    expect(both('invalid', (series) => metricSample(after, series) ?? 0)).toBeGreaterThanOrEqual(1); // the unparseable request earlier
     expect(metricSample(after, 'ward_l7_proxy_listeners')).toBeGreaterThanOrEqual(2); // web ingress, client egress
     expect(metricSample(after, 'ward_l7_proxy_connections_active')).toBeGreaterThanOrEqual(0);
     expect(metricSample(after, 'ward_l7_upstream_errors_total')).toBeGreaterThanOrEqual(0);
