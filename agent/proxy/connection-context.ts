@@ -15,9 +15,11 @@ export interface ConnectionLimits extends HeadLimits {
   readonly readBufferBytes: number;
   /** A read that fills its buffer makes the next one 4x bigger, up to this. */
   readonly maxReadBufferBytes: number;
+  /** Open connections per listener (one endpoint, direction and port); past it new ones are closed at once. */
+  readonly maxConnectionsPerListener: number;
 }
 
-export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { ...DEFAULT_LIMITS, headTimeoutMs: 10_000, idleTimeoutMs: 120_000, upstreamTimeoutMs: 60_000, maxPipeline: 32, readBufferBytes: 4 * 1024, maxReadBufferBytes: 64 * 1024 };
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { ...DEFAULT_LIMITS, headTimeoutMs: 10_000, idleTimeoutMs: 120_000, upstreamTimeoutMs: 60_000, maxPipeline: 32, readBufferBytes: 4 * 1024, maxReadBufferBytes: 64 * 1024, maxConnectionsPerListener: 4096 };
 
 /** One request decision, as reported to events and metrics. */
 export interface RequestDecision {

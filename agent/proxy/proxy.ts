@@ -113,6 +113,8 @@ export class L7Proxy extends EventEmitter<{ request: [L7Event] }> {
       throw new ProxyError(`cannot open the proxy listener on port ${spec.proxyPort} for ${spec.endpoint}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
     const l: Listener = { spec, server: createServer({ noDelay: true }), conns: new Set() };
+    // A flood of idle connections to one endpoint must not take every fd of the agent.
+    l.server.maxConnections = this.limits.maxConnectionsPerListener;
     l.server.on('connection', (s) => this.accept(l, s));
     l.server.on('error', (err) => this.log.warn({ proxyPort: spec.proxyPort, err: err.message }, 'proxy listener error'));
     l.server.listen({ fd });
