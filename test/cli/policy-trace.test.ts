@@ -1,12 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
-import { runCli } from '../../agent/cli/main.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runWard, type CliResult } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ward-trace-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function file(name: string, text: string): string {
   const p = join(dir, name);
   writeFileSync(p, text);
@@ -55,19 +55,7 @@ specs:
 
 const dbPolicy = file('db.json', JSON.stringify([{ endpointSelector: { matchLabels: { app: 'db' } }, ingressDeny: [{ fromEntities: ['world'] }], ingress: [{ fromEntities: ['all'] }] }]));
 
-async function ward(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const sink = (into: string[]): Writable =>
-    new Writable({
-      write(chunk: Buffer, _e, cb) {
-        into.push(chunk.toString());
-        cb();
-      },
-    });
-  const code = await runCli(argv, { env: {}, stdout: sink(out), stderr: sink(err) });
-  return { code, out: out.join(''), err: err.join('') };
-}
+const ward = (argv: string[]): Promise<CliResult> => runWard(argv, {});
 
 const base = ['policy', 'trace', '--endpoints', endpoints, '--policy', policy];
 

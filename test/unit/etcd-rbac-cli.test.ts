@@ -1,27 +1,15 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../agent/cli/main.js';
 import { planRbac, permissionRange } from '../../agent/kvstore/index.js';
 import { KeySchema } from '../../kvstore-schema/index.js';
+import { runWard, type CliResult } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ward-rbac-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function ward(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; err: string }> {
-  const err: string[] = [];
-  const sink = (into: string[]): Writable =>
-    new Writable({
-      write(chunk: Buffer, _e, cb) {
-        into.push(chunk.toString());
-        cb();
-      },
-    });
-  const code = await runCli(argv, { env, stdout: sink([]), stderr: sink(err) });
-  return { code, err: err.join('') };
-}
+const ward = (argv: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> => runWard(argv, env);
 
 describe('RBAC plan', () => {
   it('gives each node its own prefixes plus the shared identity keys, and only the admin the whole root', () => {
