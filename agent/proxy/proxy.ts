@@ -55,6 +55,8 @@ export interface L7Metrics {
   /** The same, split by the direction of the listener that judged them. */
   readonly requestsByDirection: { readonly ingress: VerdictCounts; readonly egress: VerdictCounts };
   readonly upstreamErrors: number;
+  /** Connections closed at once because their listener had maxConnectionsPerListener open. */
+  readonly refusedConnections: number;
 }
 
 interface Listener {
@@ -76,7 +78,7 @@ interface Log {
  */
 export class L7Proxy extends EventEmitter<{ request: [L7Event] }> {
   private readonly servers = new Map<number, Listener>();
-  private readonly counters = { connections: 0, upstreamErrors: 0 };
+  private readonly counters = { connections: 0, upstreamErrors: 0, refused: 0 };
   private readonly verdicts = { ingress: { allowed: 0, denied: 0, invalid: 0 }, egress: { allowed: 0, denied: 0, invalid: 0 } };
   private closed = false;
 
@@ -113,8 +115,6 @@ export class L7Proxy extends EventEmitter<{ request: [L7Event] }> {
       throw new ProxyError(`cannot open the proxy listener on port ${spec.proxyPort} for ${spec.endpoint}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
     const l: Listener = { spec, server: createServer({ noDelay: true }), conns: new Set() };
-    // A flood of idle connections to one endpoint must not take every fd of the agent.
-    l.server.maxConnections = this.limits.maxConnectionsPerListener;
     l.server.on('connection', (s) => this.accept(l, s));
     l.server.on('error', (err) => this.log.warn({ proxyPort: spec.proxyPort, err: err.message }, 'proxy listener error'));
     l.server.listen({ fd });
@@ -138,6 +138,13 @@ export class L7Proxy extends EventEmitter<{ request: [L7Event] }> {
     const sport = s.remotePort ?? 0;
     if (dst === undefined || dport === undefined || src === undefined || (dport === proxyPort && dst.startsWith('127.'))) {
       // A direct connection to the listener, not a steered one: nothing to forward to.
+      s.destroy();
+      return;
+    }
+    // A flood of connections to one endpoint must not take every fd of the agent. Counted here,
+    // not by server.maxConnections: direct reads re-wrap the socket, which the server stops counting.
+    if (l.conns.size >= this.limits.maxConnectionsPerListener) {
+      this.counters.refused++;
       s.destroy();
       return;
     }
@@ -198,7 +205,7 @@ export class L7Proxy extends EventEmitter<{ request: [L7Event] }> {
     const c = this.counters;
     const { ingress, egress } = this.verdicts;
     const requests = { allowed: ingress.allowed + egress.allowed, denied: ingress.denied + egress.denied, invalid: ingress.invalid + egress.invalid };
-    return { listeners: this.servers.size, connections: c.connections, activeConnections: active, requests, requestsByDirection: { ingress: { ...ingress }, egress: { ...egress } }, upstreamErrors: c.upstreamErrors };
+    return { listeners: this.servers.size, connections: c.connections, activeConnections: active, requests, requestsByDirection: { ingress: { ...ingress }, egress: { ...egress } }, upstreamErrors: c.upstreamErrors, refusedConnections: c.refused };
   }
 
   /** Idempotent: closes listeners and every proxied connection. */
