@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { freeLoopbackPort } from './free-port.js';
 import { join } from 'node:path';
 import { WardError } from '../../identity/index.js';
@@ -58,6 +58,23 @@ process.once('exit', () => {
 });
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * kill(SIGSTOP) returns before the process's threads have stopped: a request sent right after
+ * could still be answered. Waits (up to 2 s) until every thread of `pid` shows state T.
+ */
+function waitAllThreadsStopped(pid: number): void {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 2000; i++) {
+    try {
+      const tasks = readdirSync(`/proc/${pid}/task`);
+      if (tasks.every((t) => /^\d+ \(.*\) [tT] /s.test(readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8')))) return;
+    } catch {
+      return; // gone: nothing left to answer
+    }
+    Atomics.wait(pause, 0, 0, 1);
+  }
+}
 
 /** True when the member on this loopback port answers /health with a leader. */
 export async function healthy(port: number, timeoutMs: number): Promise<boolean> {
@@ -271,6 +288,7 @@ export class EtcdCluster {
     const s = this.slot(i);
     if (s.state !== 'running' || s.proc?.pid === undefined) return;
     process.kill(s.proc.pid, 'SIGSTOP');
+    waitAllThreadsStopped(s.proc.pid);
     s.state = 'stopped';
   }
 
