@@ -6,3 +6,4 @@ export * from './endpoint-policy.js';
 export * from './engine.js';
 export * from './full.js';
 export * from './trace.js';
+export * from './lpm.js';

@@ -1,7 +1,8 @@
 import { LabelSet, RESERVED_LABEL_NAMES, ReservedIdentity, WardError, cidrContainsIp, formatIPv4, parseIPv4 } from '../../identity/index.js';
-import { Direction, Protocol, portMask, type PolicyKey } from '../../bpf/policy-map/types.js';
+import { Direction, Protocol } from '../../bpf/policy-map/types.js';
 import { describeHttpRule, httpRuleMatches, type HttpRequest, type HttpRule, type ParsedPolicy, type RuleOrigin } from '../policy/index.js';
 import { PolicyEngine } from './engine.js';
+import { lpmLookup, policyKeyLength, policyKeyMatches } from './lpm.js';
 import type { DesiredEntry } from './map-state.js';
 
 /** Bad trace input (unknown endpoint, duplicate name, bad address...). */
@@ -86,27 +87,6 @@ export interface TraceResult {
 }
 
 const PROTOCOLS: Readonly<Record<Exclude<TraceProtocol, 'ANY'>, Protocol>> = { TCP: Protocol.tcp, UDP: Protocol.udp, SCTP: Protocol.sctp };
-
-/** LPM length of a key over (protocol, port): protocol 0 = /0, else 8 + port prefix. */
-function keyLength(k: PolicyKey): number {
-  return k.protocol === 0 ? 0 : 8 + k.portPrefixLen;
-}
-
-function keyMatches(k: PolicyKey, direction: number, protocol: number, port: number): boolean {
-  if (k.direction !== direction) return false;
-  if (k.protocol === 0) return true;
-  return k.protocol === protocol && (port & portMask(k.portPrefixLen)) === k.port;
-}
-
-/** The datapath's longest-prefix lookup for one identity. */
-function lpm(entries: readonly DesiredEntry[], identity: number, direction: number, protocol: number, port: number): DesiredEntry | undefined {
-  let best: DesiredEntry | undefined;
-  for (const e of entries) {
-    if (e.key.identity !== identity || !keyMatches(e.key, direction, protocol, port)) continue;
-    if (best === undefined || keyLength(e.key) > keyLength(best.key)) best = e;
-  }
-  return best;
-}
 
 function entryView(e: DesiredEntry): TraceEntry {
   const k = e.key;
@@ -241,8 +221,8 @@ function decide(
   rules: readonly TraceRuleRef[],
   protoNote: string | undefined,
 ): DirectionTrace {
-  const specific = lpm(entries, remote, dir, protocol, q.dport);
-  const wildcard = lpm(entries, 0, dir, protocol, q.dport);
+  const specific = lpmLookup(entries, remote, dir, protocol, q.dport);
+  const wildcard = lpmLookup(entries, 0, dir, protocol, q.dport);
   const hits = [specific, wildcard].filter((e): e is DesiredEntry => e !== undefined);
   const base = { direction, endpoint, remoteIdentity: remote, enforced, rules, entries: hits.map(entryView) };
   const on = protoNote === undefined ? '' : ` (${protoNote})`;
@@ -252,7 +232,7 @@ function decide(
     return { ...base, verdict: 'denied', reason: `no entry allows identity ${remote}${on}: default deny (${direction} policy is enforced)`, proxyPort: 0 };
   }
   // Longer match wins the redirect decision; on a tie the identity-specific entry wins.
-  const chosen = hits.length === 2 && keyLength(hits[1]!.key) > keyLength(hits[0]!.key) ? hits[1]! : hits[0]!;
+  const chosen = hits.length === 2 && policyKeyLength(hits[1]!.key) > policyKeyLength(hits[0]!.key) ? hits[1]! : hits[0]!;
   const proxyPort = chosen.entry.proxyPort;
   const why = chosen.rules.includes('default-allow') ? `no rule enforces ${direction} on this endpoint: default allow` : `allow entry ${entryView(chosen).key} from ${chosen.rules.join(', ')}`;
   if (proxyPort === 0) {
@@ -262,7 +242,7 @@ function decide(
   const l7: HttpRule[] = [];
   for (const id of [remote, 0]) {
     for (const e of entries) {
-      if (e.key.identity === id && keyMatches(e.key, dir, protocol, q.dport) && e.entry.proxyPort !== 0 && e.http !== undefined) l7.push(...e.http);
+      if (e.key.identity === id && policyKeyMatches(e.key, dir, protocol, q.dport) && e.entry.proxyPort !== 0 && e.http !== undefined) l7.push(...e.http);
     }
   }
   const ruleTexts = l7.map(describeHttpRule);

@@ -1,5 +1,5 @@
-import { Direction, portMask, type PolicyKey } from '../../bpf/policy-map/types.js';
-import type { DesiredEntry } from '../calc/index.js';
+import { Direction } from '../../bpf/policy-map/types.js';
+import { lpmLookup, policyKeyLength, policyKeyMatches, type DesiredEntry } from '../calc/index.js';
 import { describeHttpRule, httpRuleMatches, type HttpRequest, type HttpRule } from '../policy/index.js';
 
 /**
@@ -14,36 +14,17 @@ export type L7Decision =
   | { readonly kind: 'allow-all'; readonly reason: string }
   | { readonly kind: 'rules'; readonly rules: readonly HttpRule[] };
 
-function keyLength(k: PolicyKey): number {
-  return k.protocol === 0 ? 0 : 8 + k.portPrefixLen;
-}
-
-function keyMatches(k: PolicyKey, direction: number, protocol: number, port: number): boolean {
-  if (k.direction !== direction) return false;
-  if (k.protocol === 0) return true;
-  return k.protocol === protocol && (port & portMask(k.portPrefixLen)) === k.port;
-}
-
-function lpm(entries: Iterable<DesiredEntry>, identity: number, direction: number, protocol: number, port: number): DesiredEntry | undefined {
-  let best: DesiredEntry | undefined;
-  for (const e of entries) {
-    if (e.key.identity !== identity || !keyMatches(e.key, direction, protocol, port)) continue;
-    if (best === undefined || keyLength(e.key) > keyLength(best.key)) best = e;
-  }
-  return best;
-}
-
 export function l7Decision(entries: readonly DesiredEntry[], direction: Direction, remoteIdentity: number, protocol: number, port: number): L7Decision {
-  const specific = lpm(entries, remoteIdentity, direction, protocol, port);
-  const wildcard = lpm(entries, 0, direction, protocol, port);
+  const specific = lpmLookup(entries, remoteIdentity, direction, protocol, port);
+  const wildcard = lpmLookup(entries, 0, direction, protocol, port);
   if (specific?.entry.deny === true || wildcard?.entry.deny === true) return { kind: 'deny', reason: `deny rule for identity ${remoteIdentity}` };
   let pick = specific;
-  if (pick === undefined || (wildcard !== undefined && keyLength(wildcard.key) > keyLength(pick.key))) pick = wildcard;
+  if (pick === undefined || (wildcard !== undefined && policyKeyLength(wildcard.key) > policyKeyLength(pick.key))) pick = wildcard;
   if (pick === undefined) return { kind: 'deny', reason: `no entry allows identity ${remoteIdentity}` };
   if (pick.entry.proxyPort === 0) return { kind: 'allow-all', reason: 'L4 allow without HTTP rules' };
   const rules: HttpRule[] = [];
   for (const e of entries) {
-    if ((e.key.identity === remoteIdentity || e.key.identity === 0) && e.entry.proxyPort !== 0 && e.http !== undefined && keyMatches(e.key, direction, protocol, port)) rules.push(...e.http);
+    if ((e.key.identity === remoteIdentity || e.key.identity === 0) && e.entry.proxyPort !== 0 && e.http !== undefined && policyKeyMatches(e.key, direction, protocol, port)) rules.push(...e.http);
   }
   return { kind: 'rules', rules };
 }
