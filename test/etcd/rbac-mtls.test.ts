@@ -3,12 +3,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { validateAddEndpoint } from '../../agent/api/index.js';
 import { loadAgentConfig } from '../../agent/config/index.js';
-import { Agent, type NetlinkPort } from '../../agent/daemon/index.js';
+import { Agent } from '../../agent/daemon/index.js';
 import { KvClient, KvPermissionError, readEtcdTls, silentLogger } from '../../agent/kvstore/index.js';
 import { FakeDatapath } from '../../bpf/index.js';
 import { encodeValue, KeySchema } from '../../kvstore-schema/index.js';
 import { useTlsEtcd } from '../helpers/tls-etcd.js';
 import { runWard, type CliResult } from '../helpers/cli.js';
+import { noopNetlink } from '../helpers/netlink.js';
 
 // mTLS-only etcd: every user logs in by its certificate CN (users made without a password).
 const etcd = useTlsEtcd(['root', 'ward-admin', 'n1', 'n2']);
@@ -18,14 +19,7 @@ const schema = new KeySchema();
 
 const ward = (argv: string[], env: NodeJS.ProcessEnv): Promise<CliResult> => runWard(argv, env);
 
-const netlink: NetlinkPort = {
-  replaceRoute: async () => undefined,
-  deleteRoute: async () => undefined,
-  createVeth: async () => undefined,
-  deleteVeth: async () => undefined,
-  linkExists: async () => false,
-  enableForwarding: async () => undefined,
-};
+const netlink = noopNetlink;
 
 const POLICY = `apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy

@@ -3,25 +3,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadAgentConfig } from '../../agent/config/index.js';
-import { Agent, type NetlinkPort } from '../../agent/daemon/index.js';
+import { Agent } from '../../agent/daemon/index.js';
 import { ensureSchemaMarker, KvClient, SchemaVersionError, silentLogger } from '../../agent/kvstore/index.js';
 import { FakeDatapath } from '../../bpf/index.js';
 import { KeySchema, SCHEMA_VERSION } from '../../kvstore-schema/index.js';
 import { uniqueRoot, useEtcdCluster } from '../helpers/etcd.js';
+import { noopNetlink } from '../helpers/netlink.js';
 
 const etcd = useEtcdCluster({ members: 1 });
 const log = silentLogger();
 const dir = mkdtempSync(join(tmpdir(), 'ward-schema-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const netlink: NetlinkPort = {
-  replaceRoute: async () => undefined,
-  deleteRoute: async () => undefined,
-  createVeth: async () => undefined,
-  deleteVeth: async () => undefined,
-  linkExists: async () => false,
-  enableForwarding: async () => undefined,
-};
+const netlink = noopNetlink;
 
 describe('kvstore schema marker on a real etcd', () => {
   it('is created once by concurrent agents, accepted at the same version, refused when newer or broken', async () => {

@@ -2,13 +2,14 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateAddEndpoint } from '../../agent/api/index.js';
 import { loadAgentConfig } from '../../agent/config/index.js';
-import { Agent, type NetlinkPort } from '../../agent/daemon/index.js';
+import { Agent } from '../../agent/daemon/index.js';
 import { IdentityClient, KvClient, KvTlsError, readEtcdTls, silentLogger } from '../../agent/kvstore/index.js';
 import { FakeDatapath } from '../../bpf/index.js';
 import { KeySchema } from '../../kvstore-schema/index.js';
 import { LabelSet } from '../../identity/index.js';
 import { runWard } from '../helpers/cli.js';
 import { useTlsEtcd } from '../helpers/tls-etcd.js';
+import { noopNetlink } from '../helpers/netlink.js';
 
 /*
  * A one-member etcd that only speaks mutual TLS (client certs checked against our own CA):
@@ -35,14 +36,7 @@ describe('etcd over mutual TLS', () => {
   it('an agent configured with etcd.ca-file/cert-file/key-file starts, syncs and publishes', async () => {
     const { endpoint, dir, files } = tlsEtcd.get();
     const tls = files('ward-node');
-    const netlink: NetlinkPort = {
-      replaceRoute: async () => undefined,
-      deleteRoute: async () => undefined,
-      createVeth: async () => undefined,
-      deleteVeth: async () => undefined,
-      linkExists: async () => false,
-      enableForwarding: async () => undefined,
-    };
+    const netlink = noopNetlink;
     const root = `t-tlsagent-${process.pid}/`;
     const config = loadAgentConfig({
       flags: {
