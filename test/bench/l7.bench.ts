@@ -10,6 +10,7 @@ import type { EndpointJson } from '../../agent/api/index.js';
 import { EtcdCluster } from '../../agent/dev/etcd-cluster.js';
 import { eventually } from '../e2e/helpers/eventually.js';
 import { TestHost } from '../e2e/helpers/host.js';
+import { l7Policy } from '../e2e/helpers/policies.js';
 
 const CONNECTIONS = 8;
 const ROUND_MS = 2000;
@@ -56,22 +57,6 @@ function report() {
 }
 `;
 
-const POLICY = `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata:
-  name: bench-l7
-spec:
-  endpointSelector:
-    matchLabels: { app: web }
-  ingress:
-    - fromEndpoints:
-        - matchLabels: { app: client }
-      toPorts:
-        - ports: [{ port: "80", protocol: TCP }]
-          rules:
-            http:
-              - { method: GET, path: "/(bench|health)" }
-`;
 
 interface Round {
   rps: number;
@@ -122,7 +107,7 @@ async function main(): Promise<void> {
       await new Promise<void>((resolve) => p.stdout.once('data', () => resolve()));
     }
     const policyFile = join(host.dir, 'policy.yaml');
-    writeFileSync(policyFile, POLICY);
+    writeFileSync(policyFile, l7Policy('/(bench|health)'));
     await host.wardOk(['policy', 'import', policyFile]);
     const curl = (url: string): string => spawnSync('nsenter', [`--net=/run/netns/${client.ns}`, 'curl', '-s', '-m', '3', '-o', '/dev/null', '-w', '%{http_code}', url], { encoding: 'utf8' }).stdout;
     if (!(await eventually(() => curl(`http://${web.ip}/denied`) === '403', 10_000, 50))) throw new Error('the L7 policy did not take effect');

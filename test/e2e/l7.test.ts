@@ -9,28 +9,13 @@ import { sh } from '../datapath/helpers/sh.js';
 import { freeLoopbackPort } from '../../agent/dev/free-port.js';
 import { eventually } from './helpers/eventually.js';
 import { metricSample } from './helpers/metrics.js';
+import { l7Policy } from './helpers/policies.js';
 import { TestHost, type CliResult } from './helpers/host.js';
 import { KeepAliveClient, serverLog, startServer, writeFixtures } from './helpers/http-fixtures.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const WARD_MAIN = join(import.meta.dirname, 'helpers', 'ward-main.ts');
 
-const l7Policy = (paths: string) => `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata:
-  name: web-l7
-spec:
-  endpointSelector:
-    matchLabels: { app: web }
-  ingress:
-    - fromEndpoints:
-        - matchLabels: { app: client }
-      toPorts:
-        - ports: [{ port: "80", protocol: TCP }]
-          rules:
-            http:
-              - { method: GET, path: "${paths}" }
-`;
 
 const EGRESS_POLICY = `apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy

@@ -12,3 +12,21 @@ spec:
       toPorts:
         - ports: [{ port: "5432", protocol: TCP }]
 `;
+
+/** web accepts GET on paths matching `paths` (a whole-value regex) from client on TCP 80, through the L7 proxy. */
+export const l7Policy = (paths: string): string => `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: web-l7
+spec:
+  endpointSelector:
+    matchLabels: { app: web }
+  ingress:
+    - fromEndpoints:
+        - matchLabels: { app: client }
+      toPorts:
+        - ports: [{ port: "80", protocol: TCP }]
+          rules:
+            http:
+              - { method: GET, path: "${paths}" }
+`;
