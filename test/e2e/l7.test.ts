@@ -1,7 +1,6 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndpointJson, MonitorEventJson, MonitorL7EventJson } from '../../agent/api/index.js';
 import { EtcdCluster } from '../../agent/dev/etcd-cluster.js';
@@ -9,12 +8,11 @@ import { sh } from '../datapath/helpers/sh.js';
 import { freeLoopbackPort } from '../../agent/dev/free-port.js';
 import { eventually } from './helpers/eventually.js';
 import { metricSample } from './helpers/metrics.js';
+import { startMonitor } from './helpers/monitor-process.js';
 import { l7Policy } from './helpers/policies.js';
 import { TestHost, type CliResult } from './helpers/host.js';
 import { KeepAliveClient, serverLog, startServer, writeFixtures } from './helpers/http-fixtures.js';
 
-const REPO = join(import.meta.dirname, '..', '..');
-const WARD_MAIN = join(import.meta.dirname, 'helpers', 'ward-main.ts');
 
 
 const EGRESS_POLICY = `apiVersion: cilium.io/v2
@@ -176,21 +174,13 @@ describe('L7 HTTP policy through the in-agent transparent proxy', () => {
     const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     const before = await scrape();
     // A real `ward monitor` process, stopped with SIGINT like an operator's Ctrl-C.
-    const child = spawn(process.execPath, ['--import', 'tsx', WARD_MAIN, 'monitor', '--type', 'l7', '-o', 'json'], {
-      cwd: REPO,
-      env: { ...process.env, WARD_API_SOCKET: h.socket },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-    const events: MonitorEventJson[] = [];
-    let err = '';
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    createInterface({ input: child.stdout }).on('line', (l) => events.push(JSON.parse(l) as MonitorEventJson));
+    const mon = startMonitor(h.socket, ['--type', 'l7']);
+    const { events } = mon;
     const l7 = (path: string): MonitorL7EventJson | undefined => events.find((e): e is MonitorL7EventJson => e.type === 'l7' && e.path === path);
     try {
       // The monitor subscribes asynchronously: keep asking until one request shows up.
       const subscribed = await eventually(() => (curl([`http://${ip.web}/public/ready`]), l7('/public/ready') !== undefined), 15_000, 100);
-      expect(subscribed, err).toBe(true);
+      expect(subscribed, mon.err()).toBe(true);
       expect(curl([`http://${ip.web}/public/mon`, `http://${ip.web}/private/mon`])).toEqual(['200 1', '403 0']);
       expect(curl([`http://${ip.api}/eg/mon`, `http://${ip.api}/secret/mon`])).toEqual(['200 1', '403 0']);
       const paths = ['/public/mon', '/private/mon', '/eg/mon', '/secret/mon'];
@@ -210,11 +200,10 @@ describe('L7 HTTP policy through the in-agent transparent proxy', () => {
         expect(e.reason).not.toBe('');
       }
       expect(events.every((e) => e.type === 'l7')).toBe(true);
-      process.kill(child.pid!, 'SIGINT');
-      expect(await exited).toBe(0);
-      expect(err).toBe('');
+      expect(await mon.interrupt()).toBe(0);
+      expect(mon.err()).toBe('');
     } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      mon.kill();
     }
     // The proxy's own counters, read at scrape time: at least the requests sent above.
     const after = await scrape();

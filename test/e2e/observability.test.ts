@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BpfPolicyJson, CtEntryJson, EndpointJson, IpcacheEntryJson, MonitorDatapathEventJson, SelectorJson } from '../../agent/api/index.js';
@@ -10,11 +9,10 @@ import { AgentProcess } from './helpers/agent-process.js';
 import { freeLoopbackPort } from '../../agent/dev/free-port.js';
 import { eventually } from './helpers/eventually.js';
 import { metricSample } from './helpers/metrics.js';
+import { startMonitor } from './helpers/monitor-process.js';
 import { TestHost, type CliResult } from './helpers/host.js';
 import { DB_POLICY } from './helpers/policies.js';
 
-const REPO = join(import.meta.dirname, '..', '..');
-const WARD_MAIN = join(import.meta.dirname, 'helpers', 'ward-main.ts');
 
 // One host with a real agent process: a drop caused here shows up in `ward monitor`, and the
 // bpf/selector views show the entries the policy implies.
@@ -79,21 +77,13 @@ describe('observability: ward monitor, bpf policy/ipcache/ct, policy selectors, 
   it('ward monitor -o json shows a drop caused here, with endpoint, identities and labels', async () => {
     const h = host!;
     // A real `ward monitor` process, stopped with SIGINT like an operator's Ctrl-C.
-    const child = spawn(process.execPath, ['--import', 'tsx', WARD_MAIN, 'monitor', '--type', 'drop', '--endpoint', 'db', '-o', 'json'], {
-      cwd: REPO,
-      env: { ...process.env, WARD_API_SOCKET: h.socket },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-    const events: MonitorDatapathEventJson[] = [];
-    let err = '';
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    createInterface({ input: child.stdout }).on('line', (l) => events.push(JSON.parse(l) as MonitorDatapathEventJson));
+    const mon = startMonitor<MonitorDatapathEventJson>(h.socket, ['--type', 'drop', '--endpoint', 'db']);
+    const { events } = mon;
     const ours = (): MonitorDatapathEventJson | undefined => events.find((e) => e.saddr === other.ip && e.dport === 5432);
     try {
       // Keep causing the drop until the monitor (subscribing asynchronously) has shown one.
-      for (let i = 0; i < 150 && ours() === undefined && child.exitCode === null; i++) await pOther.tcp(db.ip, 5432, 200);
-      expect(err).toBe('');
+      for (let i = 0; i < 150 && ours() === undefined && mon.running(); i++) await pOther.tcp(db.ip, 5432, 200);
+      expect(mon.err()).toBe('');
       const e = ours();
       expect(e).toMatchObject({
         type: 'drop',
@@ -112,10 +102,9 @@ describe('observability: ward monitor, bpf policy/ipcache/ct, policy selectors, 
       expect(e!.remoteLabels?.join(',')).toMatch(/app=other/);
       // Only drops of db.
       expect(events.every((x) => x.type === 'drop' && x.endpointId === db.id)).toBe(true);
-      process.kill(child.pid!, 'SIGINT');
-      expect(await exited).toBe(0);
+      expect(await mon.interrupt()).toBe(0);
     } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      mon.kill();
     }
   });
 
