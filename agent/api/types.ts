@@ -1,6 +1,7 @@
 /** JSON shapes of the local API (unix socket). The CLI imports only this file and client.ts. */
 
 import type { TraceProtocol } from '../calc/index.js';
+import type { EndpointRecord } from '../endpoint/index.js';
 
 export type { TraceResult } from '../calc/index.js';
 
@@ -15,15 +16,8 @@ export interface AddEndpointRequest {
   readonly ifname?: string;
 }
 
-export interface EndpointJson {
-  readonly name: string;
-  readonly id: number;
-  readonly labels: readonly string[];
-  readonly netns: string;
-  readonly ifname: string;
-  readonly ip: string;
-  readonly identity: number;
-  readonly createdAtMs: number;
+/** A local endpoint as the API shows it: the agent's record plus its datapath state. */
+export interface EndpointJson extends EndpointRecord {
   /** Policy map written and programs attached. */
   readonly programmed: boolean;
   /** Policy did not fit the map: all traffic of the endpoint is dropped. */
