@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFile
 import { join } from 'node:path';
 import { WardError } from '../../identity/index.js';
 import type { DevProc } from './procs.js';
+import type { EtcdMemberLayout } from './etcd-cluster.js';
 
 /** The state file of a dev cluster is missing, unreadable or from another version. */
 export class DevStateError extends WardError {}
@@ -16,13 +17,7 @@ export function devBases(env: NodeJS.ProcessEnv = process.env): DevBases {
   return { run: env['WARD_DEV_RUN_DIR'] ?? '/run/ward-dev', data: env['WARD_DEV_DATA_DIR'] ?? '/dev/shm/ward-dev' };
 }
 
-export interface DevEtcdMemberState {
-  readonly index: number;
-  readonly name: string;
-  readonly clientPort: number;
-  readonly peerPort: number;
-  readonly dataDir: string;
-  readonly logFile: string;
+export interface DevEtcdMemberState extends EtcdMemberLayout {
   proc?: DevProc;
 }
 

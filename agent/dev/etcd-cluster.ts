@@ -27,13 +27,17 @@ export interface EtcdClusterOptions {
 
 export type MemberState = 'running' | 'stopped' | 'killed';
 
-export interface EtcdMember {
+/** Where a member lives: name, ports and files (also what `ward dev` records of it). */
+export interface EtcdMemberLayout {
   readonly index: number;
   readonly name: string;
   readonly clientPort: number;
   readonly peerPort: number;
   readonly dataDir: string;
   readonly logFile: string;
+}
+
+export interface EtcdMember extends EtcdMemberLayout {
   readonly pid: number | undefined;
   readonly state: MemberState;
 }
