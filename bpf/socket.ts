@@ -16,3 +16,12 @@ export function transparentListen(opts: { address?: string; port: number; backlo
 export function markedSocket(opts: { mark: number; netns?: string }): number {
   return native(() => ebpf().markedSocket(opts));
 }
+
+/**
+ * One non-blocking send(2) of `bytes[start, end)` on a connected socket's fd: the number of bytes
+ * the kernel took, or -errno (-11 = EAGAIN: its buffer is full). Not wrapped in `native()`: it is
+ * on the L7 proxy's per-request path and reports socket errors by value.
+ */
+export function sendNow(fd: number, bytes: Uint8Array, start: number, end: number): number {
+  return ebpf().sendNow(fd, bytes, start, end);
+}

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { markedSocket, transparentListen } from '../../bpf/index.js';
+import { markedSocket, sendNow, transparentListen } from '../../bpf/index.js';
 import { Direction, Protocol } from '../../bpf/policy-map/types.js';
 import type { DesiredEntry, FlushResult, PolicyEngine } from '../calc/index.js';
 import { l7Decision, L7Proxy, MARK_TO_PROXY, ProxyPortAllocator, type L7Decision, type L7Event, type L7Metrics, type ListenerSpec, type ProxySockets } from '../proxy/index.js';
@@ -46,6 +46,7 @@ export class L7Service {
     const sockets: ProxySockets = deps.sockets ?? {
       listen: (port) => transparentListen({ address: '127.0.0.1', port, ...(netns !== undefined ? { netns } : {}) }),
       upstream: (mark) => markedSocket({ mark, ...(netns !== undefined ? { netns } : {}) }),
+      send: sendNow,
     };
     this.proxy = new L7Proxy(
       {

@@ -45,6 +45,12 @@ export interface ConnectionContext {
   connectUpstream(onread: OnReadOpts): Socket;
   onRequest(d: RequestDecision): void;
   /**
+   * One non-blocking send of bytes[start, end) on a connected socket's fd (bytes taken, or
+   * -errno). When given, writes go straight to the kernel while Node has nothing queued for that
+   * socket, skipping the stream machinery; any rest goes through socket.write.
+   */
+  readonly send?: (fd: number, bytes: Uint8Array, start: number, end: number) => number;
+  /**
    * When given and false, a decision is only counted (`count`): its details are built per
    * request, which matters only while someone watches.
    */

@@ -3,11 +3,16 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { afterEach, describe, expect, it } from 'vitest';
 import { ProxyConnection, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits, type RequestDecision, type Verdict } from './connection.js';
 import type { L7Decision } from './decision.js';
+import { sendNow } from '../../bpf/index.js';
 
 // The byte paths of ProxyConnection against raw upstreams: reads land in reused buffers, so
 // these check that nothing forwarded is overwritten (slow readers on either side), that heads
-// split across reads are joined, and the timeouts that replaced socket timers.
-describe('ProxyConnection streaming', () => {
+// split across reads are joined, and the timeouts that replaced socket timers. Each case runs
+// with Node's socket.write and with the direct send the agent uses (partial sends included).
+describe.each([
+  ['socket.write', undefined],
+  ['direct send', sendNow],
+] as const)('ProxyConnection streaming (%s)', (_name, send) => {
   const servers: Server[] = [];
   const sockets: Socket[] = [];
 
@@ -43,6 +48,7 @@ describe('ProxyConnection streaming', () => {
           onRequest: (d) => p.decisions.push(d),
           watching: () => watching,
           count: (v) => p.counted.push(v),
+          ...(send !== undefined ? { send } : {}),
         },
         { ...DEFAULT_CONNECTION_LIMITS, ...limits },
       );

@@ -18,6 +18,12 @@ interface Pending {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** The fd under a connected net.Socket, or -1 (Node keeps it in `_handle.fd`). */
+function fdOf(s: Socket): number {
+  const fd = (s as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
+  return typeof fd === 'number' ? fd : -1;
+}
 const UPGRADE_REFUSED = localResponse(501, 'upgrade and CONNECT are not supported\r\n', true);
 
 /**
@@ -41,6 +47,8 @@ export class ProxyConnection {
   private readonly resp = new ResponseFramer();
   private readonly queue: Pending[] = [];
   private upstream: Socket | undefined;
+  private upstreamFd = -1;
+  private readonly clientFd: number;
   private upstreamUsable = false;
   private upReadBuf: Buffer = EMPTY;
   /** Upstream reads stopped until the client drains. */
@@ -64,6 +72,7 @@ export class ProxyConnection {
     const client = direct ?? accepted;
     this.client = client;
     this.socket = client;
+    this.clientFd = fdOf(client);
     if (direct === undefined) {
       this.inReadBuf = EMPTY;
       client.on('data', (c: Buffer) => this.onClientData(c, false));
@@ -218,7 +227,7 @@ export class ProxyConnection {
     while (!this.closed && this.queue[0]?.local !== undefined) {
       const p = this.queue.shift()!;
       this.clientIdleTicks = 0;
-      this.client.write(p.local!);
+      this.write(this.client, this.clientFd, p.local!, 0, p.local!.length);
       if (p.close) return this.finish();
     }
     if (this.queue.length === 0 && this.clientDone && this.reqBody === undefined && this.inBuf.length === 0) this.finish();
@@ -233,6 +242,7 @@ export class ProxyConnection {
       callback: (n, b) => this.upstream === up && this.onUpstreamRead(b as Buffer, n),
     });
     this.upstream = up;
+    this.upstreamFd = fdOf(up);
     this.upstreamUsable = true;
     this.upstreamPaused = false;
     up.setNoDelay(true);
@@ -252,9 +262,24 @@ export class ProxyConnection {
     if (from === to || this.closed) return;
     const up = this.ensureUpstream();
     this.upstreamIdleTicks = 0;
-    if (!up.write(from === 0 && to === buf.length ? buf : buf.subarray(from, to))) this.pauseClient();
+    if (!this.write(up, this.upstreamFd, buf, from, to)) this.pauseClient();
     // A write the kernel did not take at once still refers to the bytes: reads go to a new buffer.
     if (borrowed && up.writableLength > 0) this.inReadBuf = Buffer.allocUnsafe(this.inReadBuf.length);
+  }
+
+  /**
+   * Writes buf[from, to) to s; false when s's buffer is full (as socket.write). While Node has
+   * nothing queued for s, the bytes go straight to the kernel (ctx.send); what it does not take
+   * (buffer full, or an error Node then reports) goes through s.write, in order.
+   */
+  private write(s: Socket, fd: number, buf: Buffer, from: number, to: number): boolean {
+    const send = this.ctx.send;
+    if (send !== undefined && fd >= 0 && s.writableLength === 0 && !s.connecting && !s.writableEnded && !s.destroyed) {
+      const n = send(fd, buf, from, to);
+      if (n === to - from) return true;
+      if (n > 0) from += n;
+    }
+    return s.write(from === 0 && to === buf.length ? buf : buf.subarray(from, to));
   }
 
   private pauseClient(): void {
@@ -318,7 +343,7 @@ export class ProxyConnection {
   private toClient(buf: Buffer, from: number, to: number, borrowed: boolean): void {
     if (from === to || this.closed) return;
     this.clientIdleTicks = 0;
-    this.client.write(from === 0 && to === buf.length ? buf : buf.subarray(from, to));
+    this.write(this.client, this.clientFd, buf, from, to);
     // A write the kernel did not take at once still refers to the bytes: reads go to a new buffer.
     if (borrowed && this.client.writableLength > 0) this.upReadBuf = Buffer.allocUnsafe(this.upReadBuf.length);
   }

@@ -21,6 +21,8 @@ export interface ProxySockets {
   listen(port: number): number;
   /** An unconnected socket fd carrying `mark`. */
   upstream(mark: number): number;
+  /** A direct non-blocking send on a connected fd (see ConnectionContext.send); optional. */
+  readonly send?: (fd: number, bytes: Uint8Array, start: number, end: number) => number;
 }
 
 export interface ListenerSpec {
@@ -169,6 +171,7 @@ export class L7Proxy extends EventEmitter<{ request: [L7Event] }> {
           up.connect(dport, dst);
           return up;
         },
+        ...(this.sockets.send !== undefined ? { send: this.sockets.send } : {}),
         // Metrics count every decision; an event is built only while someone listens.
         watching: () => this.listenerCount('request') > 0,
         count: (verdict) => {

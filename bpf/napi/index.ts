@@ -79,6 +79,8 @@ export interface EbpfNapi {
   ifNameToIndex(name: string, netns?: string): number;
   transparentListen(opts: { address?: string; port: number; backlog?: number; netns?: string }): number;
   markedSocket(opts: { mark: number; netns?: string }): number;
+  /** One non-blocking send(2) of bytes[start, end) on fd: bytes written, or -errno (never throws on a socket error). */
+  sendNow(fd: number, bytes: Uint8Array, start: number, end: number): number;
   RingBufferReader: new (mapFd: number, callback: (events: Buffer[]) => void) => RingBufferReaderNative;
 }
 

@@ -60,7 +60,30 @@ static Napi::Value MarkedSocket(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+// sendNow(fd, bytes, start, end) -> bytes written, or -errno (-EAGAIN when the socket's buffer
+// is full). One non-blocking send(2) on a connected socket Node owns: the L7 proxy writes
+// directly while Node's own write queue for it is empty, skipping the stream machinery; the
+// caller hands any rest to socket.write. Never throws on a socket error (the caller's fallback
+// write reports it through Node).
+static Napi::Value SendNow(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsTypedArray() || !info[2].IsNumber() || !info[3].IsNumber()) {
+    ThrowType(env, "sendNow(fd, bytes, start, end)");
+  }
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  auto bytes = info[1].As<Napi::Uint8Array>();
+  int64_t start = info[2].As<Napi::Number>().Int64Value();
+  int64_t end = info[3].As<Napi::Number>().Int64Value();
+  if (start < 0 || end < start || static_cast<size_t>(end) > bytes.ByteLength()) ThrowType(env, "sendNow: range out of bounds");
+  ssize_t n;
+  do {
+    n = send(fd, bytes.Data() + start, static_cast<size_t>(end - start), MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  return Napi::Number::New(env, n < 0 ? -errno : static_cast<double>(n));
+}
+
 void InitSock(Napi::Env env, Napi::Object exports) {
+  exports.Set("sendNow", Napi::Function::New(env, SendNow, "sendNow"));
   exports.Set("transparentListen", Napi::Function::New(env, TransparentListen, "transparentListen"));
   exports.Set("markedSocket", Napi::Function::New(env, MarkedSocket, "markedSocket"));
 }
