@@ -29,4 +29,4 @@ export { FakeDatapath } from './fake-datapath.js';
 export { ebpf, MapType, MapFlags, UpdateFlags } from './napi/index.js';
 export type { EbpfNapi, TcTarget } from './napi/index.js';
 export { DEFAULT_PIN_ROOT, repoRoot } from './paths.js';
-export { markedSocket, sendNow, transparentListen } from './socket.js';
+export { proxyUpstream, sendNow, transparentListen } from './socket.js';

@@ -1,20 +1,24 @@
 import { native } from './errors.js';
-import { ebpf } from './napi/index.js';
+import { ebpf, type ProxyUpstreamSpec } from './napi/index.js';
 
 /**
  * A listening TCP socket with IP_TRANSPARENT (for the L7 proxy), returned as an fd that Node
- * adopts with `net.createServer().listen({ fd })`. `netns` creates it inside that namespace.
+ * adopts with `net.createServer().listen({ fd })`. `netns` creates it inside that namespace;
+ * `mark` (SO_MARK) is carried by every packet of the connections it accepts.
  */
-export function transparentListen(opts: { address?: string; port: number; backlog?: number; netns?: string }): number {
+export function transparentListen(opts: { address?: string; port: number; backlog?: number; netns?: string; mark?: number }): number {
   return native(() => ebpf().transparentListen(opts));
 }
 
 /**
- * An unconnected TCP socket with SO_MARK `mark` (created in `netns`), as an fd that Node adopts
- * with `new net.Socket({ fd })` and then connects: the proxy's upstream connections.
+ * The proxy's upstream connection: a TCP socket (in `netns`) with SO_MARK `mark`, bound with
+ * IP_TRANSPARENT to `source` (the proxied client's address and port, so the destination sees
+ * the client), its non-blocking connect to `destination` started. When that 4-tuple is taken
+ * in the namespace (an earlier upstream in TIME_WAIT), it leaves from the host's address
+ * instead (`transparent: false`). The fd is for Node: `new net.Socket({ fd })`.
  */
-export function markedSocket(opts: { mark: number; netns?: string }): number {
-  return native(() => ebpf().markedSocket(opts));
+export function proxyUpstream(opts: ProxyUpstreamSpec): { fd: number; transparent: boolean } {
+  return native(() => ebpf().proxyUpstream(opts));
 }
 
 /**

@@ -114,6 +114,8 @@ export class Agent implements ApiHandler {
       engine: () => this.engine,
       identityOf: (ip) => this.ipcache.lookup(ip)?.identity ?? ReservedIdentity.world,
       endpointIdentity: (name) => this.local.get(name)?.identity,
+      // Once per egress-proxied connection; a host has few endpoints.
+      localEndpointAt: (ip) => [...this.local.values()].find((r) => r.ip === ip)?.name,
       ...(opts.hostNetns !== undefined ? { hostNetns: opts.hostNetns } : {}),
       logger: opts.logger.child({ subsys: 'l7proxy' }),
     });

@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { markedSocket, sendNow, transparentListen } from '../../bpf/index.js';
+import { proxyUpstream, sendNow, transparentListen } from '../../bpf/index.js';
 import { Direction, Protocol } from '../../bpf/policy-map/types.js';
 import type { DesiredEntry, FlushResult, PolicyEngine } from '../calc/index.js';
-import { l7Decision, L7Proxy, MARK_TO_PROXY, ProxyPortAllocator, type L7Decision, type L7Event, type L7Metrics, type ListenerSpec, type ProxySockets } from '../proxy/index.js';
+import { l7Decision, L7Proxy, MARK_PROXY_ANSWER, MARK_TO_PROXY, ProxyPortAllocator, type L7Decision, type L7Event, type L7Metrics, type ListenerSpec, type ProxySockets } from '../proxy/index.js';
 import type { Logger } from './logger.js';
 
 const run = promisify(execFile);
@@ -21,6 +21,8 @@ export interface L7Deps {
   readonly engine: () => PolicyEngine;
   readonly identityOf: (ip: string) => number;
   readonly endpointIdentity: (endpoint: string) => number | undefined;
+  /** The local endpoint with this address (an egress proxy's destination on this host). */
+  readonly localEndpointAt?: (ip: string) => string | undefined;
   readonly hostNetns?: string;
   readonly logger: Logger;
   /** Injected sockets (tests); default: transparent listeners and marked sockets in hostNetns. */
@@ -44,8 +46,8 @@ export class L7Service {
     this.log = deps.logger;
     const netns = deps.hostNetns;
     const sockets: ProxySockets = deps.sockets ?? {
-      listen: (port) => transparentListen({ address: '127.0.0.1', port, ...(netns !== undefined ? { netns } : {}) }),
-      upstream: (mark) => markedSocket({ mark, ...(netns !== undefined ? { netns } : {}) }),
+      listen: (port) => transparentListen({ address: '127.0.0.1', port, mark: MARK_PROXY_ANSWER, ...(netns !== undefined ? { netns } : {}) }),
+      upstream: (spec) => proxyUpstream({ ...spec, ...(netns !== undefined ? { netns } : {}) }),
       send: sendNow,
     };
     this.proxy = new L7Proxy(
@@ -53,6 +55,7 @@ export class L7Service {
         decide: (ep, dir, remote, port) => this.decide(ep, dir, remote, port),
         identityOf: deps.identityOf,
         endpointIdentity: deps.endpointIdentity,
+        localEndpointAt: (ip) => deps.localEndpointAt?.(ip),
       },
       sockets,
       this.log,

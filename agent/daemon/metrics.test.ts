@@ -68,7 +68,7 @@ describe('AgentMetrics', () => {
 
   it("reads the L7 proxy's counters at scrape time", async () => {
     const counts = (ingress: VerdictCounts, egress: VerdictCounts) => ({ requests: { allowed: ingress.allowed + egress.allowed, denied: ingress.denied + egress.denied, invalid: ingress.invalid + egress.invalid }, requestsByDirection: { ingress, egress } });
-    let l7: L7Metrics = { listeners: 2, connections: 5, activeConnections: 1, ...counts({ allowed: 7, denied: 3, invalid: 0 }, { allowed: 0, denied: 2, invalid: 0 }), upstreamErrors: 1, refusedConnections: 4 };
+    let l7: L7Metrics = { listeners: 2, connections: 5, activeConnections: 1, ...counts({ allowed: 7, denied: 3, invalid: 0 }, { allowed: 0, denied: 2, invalid: 0 }), upstreamErrors: 1, upstreamsFromHost: 6, refusedConnections: 4 };
     const m = new AgentMetrics({ dp: new FakeDatapath(), kvClients: [], stores: {}, identities: () => 0, endpoints: () => [], ipcacheEntries: () => 0, inSync: () => true, l7: () => l7 });
     let text = await m.text();
     expect(sample(text, 'ward_l7_requests_total{direction="ingress",verdict="allowed"}')).toBe(7);
@@ -80,6 +80,7 @@ describe('AgentMetrics', () => {
     expect(sample(text, 'ward_l7_proxy_listeners')).toBe(2);
     expect(sample(text, 'ward_l7_upstream_errors_total')).toBe(1);
     expect(sample(text, 'ward_l7_proxy_connections_refused_total')).toBe(4);
+    expect(sample(text, 'ward_l7_upstream_from_host_total')).toBe(6);
     expect(text).toContain('# TYPE ward_l7_requests_total counter');
     l7 = { ...l7, activeConnections: 0, ...counts({ allowed: 8, denied: 3, invalid: 1 }, { allowed: 0, denied: 2, invalid: 0 }) };
     text = await m.text();

@@ -12,7 +12,20 @@ import { describeHttpRule, httpRuleMatches, type HttpRequest, type HttpRule } fr
 export type L7Decision =
   | { readonly kind: 'deny'; readonly reason: string }
   | { readonly kind: 'allow-all'; readonly reason: string }
-  | { readonly kind: 'rules'; readonly rules: readonly HttpRule[] };
+  | { readonly kind: 'rules'; readonly rules: readonly HttpRule[] }
+  /** Both must allow: an egress proxy that also applies a local destination's ingress rules. */
+  | { readonly kind: 'both'; readonly first: L7Decision; readonly second: L7Decision; readonly secondLabel: string };
+
+const pairs = new WeakMap<L7Decision, WeakMap<L7Decision, L7Decision>>();
+
+/** `first` and then `second` (named `secondLabel` in reasons); the same object for the same pair. */
+export function bothDecisions(first: L7Decision, second: L7Decision, secondLabel: string): L7Decision {
+  let m = pairs.get(first);
+  if (m === undefined) pairs.set(first, (m = new WeakMap()));
+  let d = m.get(second);
+  if (d === undefined || (d.kind === 'both' && d.secondLabel !== secondLabel)) m.set(second, (d = { kind: 'both', first, second, secondLabel }));
+  return d;
+}
 
 export function l7Decision(entries: readonly DesiredEntry[], direction: Direction, remoteIdentity: number, protocol: number, port: number): L7Decision {
   const specific = lpmLookup(entries, remoteIdentity, direction, protocol, port);
@@ -43,6 +56,7 @@ const NO_MATCH: RequestVerdict = { allowed: false, reason: 'no HTTP rule matches
 
 /** Whether judging under `d` reads request headers (else the proxy skips collecting them). */
 export function readsHeaders(d: L7Decision): boolean {
+  if (d.kind === 'both') return readsHeaders(d.first) || readsHeaders(d.second);
   if (d.kind !== 'rules') return false;
   let r = headerRules.get(d);
   if (r === undefined) {
@@ -52,7 +66,18 @@ export function readsHeaders(d: L7Decision): boolean {
   return r;
 }
 
+const secondDenials = new WeakMap<RequestVerdict, RequestVerdict>();
+
 export function judgeRequest(d: L7Decision, req: HttpRequest): RequestVerdict {
+  if (d.kind === 'both') {
+    const v = judgeRequest(d.first, req);
+    if (!v.allowed) return v;
+    const w = judgeRequest(d.second, req);
+    if (w.allowed) return v;
+    let named = secondDenials.get(w);
+    if (named === undefined || named.reason !== `${d.secondLabel}: ${w.reason}`) secondDenials.set(w, (named = { allowed: false, reason: `${d.secondLabel}: ${w.reason}` }));
+    return named;
+  }
   if (d.kind !== 'rules') {
     let v = plainVerdicts.get(d);
     if (v === undefined) {

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { createServer, Socket, type Server } from 'node:net';
 import { Direction } from '../../bpf/policy-map/types.js';
 import { ProxyConnection, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits, type RequestDecision } from './connection.js';
-import type { L7Decision } from './decision.js';
+import { bothDecisions, type L7Decision } from './decision.js';
 import { ProxyError } from './errors.js';
 import { egressUpstreamMark, MARK_FROM_PROXY_INGRESS } from './marks.js';
 
@@ -13,14 +13,24 @@ export interface L7PolicySource {
   identityOf(ip: string): number;
   /** Identity of a local endpoint (the source of its egress traffic). */
   endpointIdentity(endpoint: string): number | undefined;
+  /** The local endpoint with this IPv4 address, if any (an egress proxy's destination on this host). */
+  localEndpointAt?(ip: string): string | undefined;
+}
+
+/** Where an upstream connection leaves from and goes to. */
+export interface UpstreamSpec {
+  readonly mark: number;
+  /** The proxied client's own address and port: the destination sees the client, not the host. */
+  readonly source: { readonly address: string; readonly port: number };
+  readonly destination: { readonly address: string; readonly port: number };
 }
 
 /** Where listeners and upstream sockets come from (the host netns in the agent; plain sockets in unit tests). */
 export interface ProxySockets {
-  /** A listening IP_TRANSPARENT socket fd on 127.0.0.1:port. */
+  /** A listening IP_TRANSPARENT socket fd on 127.0.0.1:port (its accepted connections carry MARK_PROXY_ANSWER). */
   listen(port: number): number;
-  /** An unconnected socket fd carrying `mark`. */
-  upstream(mark: number): number;
+  /** A socket fd carrying `mark`, bound to `source` (IP_TRANSPARENT), its connect to `destination` started. */
+  upstream(spec: UpstreamSpec): { fd: number; transparent: boolean };
   /** A direct non-blocking send on a connected fd (see ConnectionContext.send); optional. */
   readonly send?: (fd: number, bytes: Uint8Array, start: number, end: number) => number;
 }
@@ -57,6 +67,8 @@ export interface L7Metrics {
   /** The same, split by the direction of the listener that judged them. */
   readonly requestsByDirection: { readonly ingress: VerdictCounts; readonly egress: VerdictCounts };
   readonly upstreamErrors: number;
+  /** Upstreams that left from the host's address (the client's 4-tuple was taken here). */
+  readonly upstreamsFromHost: number;
   /** Connections closed at once because their listener had maxConnectionsPerListener open. */
   readonly refusedConnections: number;
 }
@@ -80,7 +92,7 @@ interface Log {
  */
 export class L7Proxy extends EventEmitter<{ request: [L7Event] }> {
   private readonly servers = new Map<number, Listener>();
-  private readonly counters = { connections: 0, upstreamErrors: 0, refused: 0 };
+  private readonly counters = { connections: 0, upstreamErrors: 0, refused: 0, fromHost: 0 };
   private readonly verdicts = { ingress: { allowed: 0, denied: 0, invalid: 0 }, egress: { allowed: 0, denied: 0, invalid: 0 } };
   private closed = false;
 
@@ -159,17 +171,31 @@ export class L7Proxy extends EventEmitter<{ request: [L7Event] }> {
     const localIdentity = this.policy.endpointIdentity(endpoint);
     const sourceIdentity = ingress ? srcId : (localIdentity ?? srcId);
     const destinationIdentity = ingress ? (localIdentity ?? dstId) : dstId;
+    // An egress connection to an endpoint of this host: `judged` = its upstream skips that
+    // endpoint's ingress policy in the datapath, which this proxy then applies.
+    const peerEndpoint = ingress ? undefined : this.policy.localEndpointAt?.(dst);
+    const peer = peerEndpoint !== undefined ? { endpoint: peerEndpoint, judged: false } : undefined;
     const conn = new ProxyConnection(
       s,
       {
-        decide: () => this.policy.decide(endpoint, direction, remoteIdentity, dport),
+        decide: () => {
+          const own = this.policy.decide(endpoint, direction, remoteIdentity, dport);
+          if (peer === undefined) return own;
+          // A local destination whose ingress has HTTP rules for the source is judged here too.
+          const theirs = this.policy.decide(peer.endpoint, Direction.ingress, sourceIdentity, dport);
+          return theirs.kind === 'rules' || peer.judged ? bothDecisions(own, theirs, `ingress of ${peer.endpoint}`) : own;
+        },
         connectUpstream: (onread) => {
-          const fd = this.sockets.upstream(ingress ? MARK_FROM_PROXY_INGRESS : egressUpstreamMark(sourceIdentity));
+          // Whose policy the datapath applies to the upstream: the destination's ingress, unless
+          // this proxy judges it (a second proxy there would need the same tuple as this one).
+          if (peer !== undefined) peer.judged = this.policy.decide(peer.endpoint, Direction.ingress, sourceIdentity, dport).kind === 'rules';
+          const mark = ingress || peer?.judged === true ? MARK_FROM_PROXY_INGRESS : egressUpstreamMark(sourceIdentity);
+          const { fd, transparent } = this.sockets.upstream({ mark, source: { address: src, port: sport }, destination: { address: dst, port: dport } });
+          if (!transparent) this.counters.fromHost++;
           // net.Socket's constructor takes `onread` (Node >= 12.2); @types/node lists it only for connect().
+          // The fd is already connecting: Node writes once it is writable and reports a refusal as an error.
           const opts = { fd, readable: true, writable: true, onread };
-          const up = new Socket(opts);
-          up.connect(dport, dst);
-          return up;
+          return new Socket(opts);
         },
         ...(this.sockets.send !== undefined ? { send: this.sockets.send } : {}),
         // Metrics count every decision; an event is built only while someone listens.
@@ -208,7 +234,7 @@ export class L7Proxy extends EventEmitter<{ request: [L7Event] }> {
     const c = this.counters;
     const { ingress, egress } = this.verdicts;
     const requests = { allowed: ingress.allowed + egress.allowed, denied: ingress.denied + egress.denied, invalid: ingress.invalid + egress.invalid };
-    return { listeners: this.servers.size, connections: c.connections, activeConnections: active, requests, requestsByDirection: { ingress: { ...ingress }, egress: { ...egress } }, upstreamErrors: c.upstreamErrors, refusedConnections: c.refused };
+    return { listeners: this.servers.size, connections: c.connections, activeConnections: active, requests, requestsByDirection: { ingress: { ...ingress }, egress: { ...egress } }, upstreamErrors: c.upstreamErrors, upstreamsFromHost: c.fromHost, refusedConnections: c.refused };
   }
 
   /** Idempotent: closes listeners and every proxied connection. */

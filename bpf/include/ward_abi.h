@@ -96,12 +96,17 @@ struct ward_ct_value {
 #define WARD_REASON_DROP_FRAGMENT 138
 #define WARD_REASON_PROXY_REDIRECT 4     /* steered to the agent's L7 proxy */
 #define WARD_REASON_FROM_PROXY 5         /* the proxy's upstream, policy enforced by the proxy */
+#define WARD_REASON_TO_PROXY_UPSTREAM 6  /* an answer to the proxy's upstream, delivered to it */
 #define WARD_REASON_DROP_NO_PROXY 139    /* redirect wanted but no proxy listener */
 
 /* skb marks shared with the L7 proxy (agent/proxy/marks.ts). 0x200 is the fwmark of the
  * `ip rule ... lookup 100` (local route) that delivers steered packets to the proxy; the top
- * 16 bits carry a proxy port (TO_PROXY) or the source identity (FROM_PROXY_EGRESS). */
+ * 16 bits carry a proxy port (TO_PROXY) or the source identity (FROM_PROXY_EGRESS).
+ * PROXY_ANSWER is the SO_MARK of the proxy's listeners, so of every packet the proxy sends to
+ * a proxied client: the datapath tells them from the destination's answers to the proxy's
+ * upstream, which have the same tuple (the upstream leaves with the client's address). */
 #define WARD_MARK_MAGIC_MASK 0x0f00
+#define WARD_MARK_PROXY_ANSWER 0x0100
 #define WARD_MARK_TO_PROXY 0x0200
 #define WARD_MARK_FROM_PROXY_INGRESS 0x0400
 #define WARD_MARK_FROM_PROXY_EGRESS 0x0800

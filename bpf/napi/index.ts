@@ -47,6 +47,19 @@ export interface RingBufferReaderNative {
   consume(): number;
 }
 
+export interface SocketAddress {
+  address: string;
+  port: number;
+}
+
+export interface ProxyUpstreamSpec {
+  mark: number;
+  netns?: string;
+  /** Bound with IP_TRANSPARENT; when that 4-tuple is taken, the host's own address is used. */
+  source: SocketAddress;
+  destination: SocketAddress;
+}
+
 export interface EbpfNapi {
   loadObject(path: string, opts: { pinRoot: string; maxEntries?: Record<string, number> }): LoadedObject;
   mapCreate(spec: MapCreateSpec): number;
@@ -77,8 +90,9 @@ export interface EbpfNapi {
   tcDetach(target: TcTarget): boolean;
   tcQuery(target: TcTarget): number;
   ifNameToIndex(name: string, netns?: string): number;
-  transparentListen(opts: { address?: string; port: number; backlog?: number; netns?: string }): number;
-  markedSocket(opts: { mark: number; netns?: string }): number;
+  transparentListen(opts: { address?: string; port: number; backlog?: number; netns?: string; mark?: number }): number;
+  /** `transparent` false: the source was taken, the socket leaves from the host's address. */
+  proxyUpstream(opts: ProxyUpstreamSpec): { fd: number; transparent: boolean };
   /** One non-blocking send(2) of bytes[start, end) on fd: bytes written, or -errno (never throws on a socket error). */
   sendNow(fd: number, bytes: Uint8Array, start: number, end: number): number;
   RingBufferReader: new (mapFd: number, callback: (events: Buffer[]) => void) => RingBufferReaderNative;

@@ -375,8 +375,25 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 direction)
 			.protocol = f.protocol,
 			.direction = direction ^ 1,
 		};
-		if (ct_hit(&rk, &f, now))
+		struct ward_ct_value *rv = ct_hit(&rk, &f, now);
+		if (rv) {
+			/* A reply on a proxied connection. The proxy's upstream leaves with the
+			 * client's address and port, so the destination's answers to it have the
+			 * tuple of the client's own connection: deliver them to the proxy. */
+			if (rv->proxy_port && f.protocol == IPPROTO_TCP) {
+				if (direction == WARD_DIR_EGRESS) {
+					/* This endpoint's ingress is proxied: its client talks to the proxy
+					 * only, so what it sends back answers the upstream. */
+					skb->mark = WARD_MARK_TO_PROXY;
+					return forward(&f, WARD_REASON_TO_PROXY_UPSTREAM);
+				}
+				/* This endpoint's egress is proxied: the proxy's own answers carry its
+				 * listener's mark; anything else answers the upstream. */
+				if (mark_kind != WARD_MARK_PROXY_ANSWER)
+					return hairpin_to_proxy(skb, &f, 0);
+			}
 			return forward(&f, WARD_REASON_CT_REPLY);
+		}
 	}
 
 	__u32 epid = f.endpoint_id;

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { rmSync } from 'node:fs';
 import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BpfError, BpffsError, BpfMap, Datapath, MapFlags, MapFullError, MapType, UpdateFlags, ebpf, transparentListen } from '../../bpf/index.js';
+import { BpfError, BpffsError, BpfMap, Datapath, MapFlags, MapFullError, MapType, UpdateFlags, ebpf, proxyUpstream, transparentListen } from '../../bpf/index.js';
 import type { DatapathEvent } from '../../bpf/index.js';
 import { endpointObjectPath } from '../../bpf/paths.js';
 import { frame } from './helpers/packet.js';
@@ -168,6 +168,44 @@ describe('ebpf-napi tc, ring buffer and sockets', () => {
     client.destroy();
     await new Promise<void>((r) => server.close(() => r()));
   });
+
+  it("connects a proxy upstream from the client's own address and port, or from the host's when that 4-tuple is taken", async () => {
+    // In the test's namespace: 10.254.0.0/24 is delivered locally (as the proxy's fwmark route
+    // does for answers to its upstreams), so nothing leaves through a real interface.
+    const nsPath = `/run/netns/${netns}`;
+    sh('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
+    sh('ip', ['-n', netns, 'route', 'replace', 'local', '10.254.0.0/24', 'dev', 'lo']);
+    const peers: string[] = [];
+    const server = net.createServer((s) => {
+      peers.push(`${s.remoteAddress}:${s.remotePort}`);
+      s.end('hi');
+    });
+    server.listen({ fd: transparentListen({ address: '127.0.0.1', port: 0, netns: nsPath }) });
+    await once(server, 'listening');
+    const port = (server.address() as net.AddressInfo).port;
+    const spec = { mark: 0x400, netns: nsPath, source: { address: '10.254.0.9', port: 40123 }, destination: { address: '127.0.0.1', port } };
+    const sockets: net.Socket[] = [];
+    try {
+      const first = proxyUpstream(spec);
+      expect(first.transparent).toBe(true);
+      const a = new net.Socket({ fd: first.fd, readable: true, writable: true });
+      sockets.push(a);
+      const [hi] = (await once(a, 'data')) as [Buffer];
+      expect(hi.toString()).toBe('hi');
+      // The same 4-tuple again while the first holds it: from the host's address instead.
+      const second = proxyUpstream(spec);
+      expect(second.transparent).toBe(false);
+      const b = new net.Socket({ fd: second.fd, readable: true, writable: true });
+      sockets.push(b);
+      await once(b, 'data');
+      expect(peers[0]).toBe('10.254.0.9:40123');
+      expect(peers[1]).toMatch(/^127\.0\.0\.1:\d+$/);
+      expect(() => proxyUpstream({ ...spec, destination: { address: 'nope', port } })).toThrow(/destination must be/);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  }, 15_000);
 });
 
 describe('Datapath.open', () => {

@@ -36,6 +36,24 @@ spec:
         - ports: [{ port: "80", protocol: TCP }]
 `;
 
+/** api accepts from client only GET on /eg/ plus letters and digits (so /eg/no-way is denied here, allowed by the client's egress). */
+const API_INGRESS_POLICY = `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: api-l7
+spec:
+  endpointSelector:
+    matchLabels: { app: api }
+  ingress:
+    - fromEndpoints:
+        - matchLabels: { app: client }
+      toPorts:
+        - ports: [{ port: "80", protocol: TCP }]
+          rules:
+            http:
+              - { method: GET, path: "/eg/[0-9a-z]*" }
+`;
+
 // One host with its agent process, three endpoints (client, web, api), real HTTP servers in
 // web and api logging every request that reaches them, curl and a keep-alive client in client.
 describe('L7 HTTP policy through the in-agent transparent proxy', () => {
@@ -155,6 +173,8 @@ describe('L7 HTTP policy through the in-agent transparent proxy', () => {
     c.send('/admin');
     const second = await c.next();
     expect(second).toMatchObject({ status: 200, body: 'hello GET /admin\n', localPort: first.localPort });
+    // The proxy's upstream leaves with the client's own address and port: the server sees the client.
+    expect(serverLog(logs.web).at(-1)).toBe(`GET /admin ${eps['client']!.ip}:${first.localPort}`);
     c.send('END');
   });
 
@@ -166,6 +186,37 @@ describe('L7 HTTP policy through the in-agent transparent proxy', () => {
     expect(curl([`http://${ip.api}/eg/2`, `http://${ip.api}/secret`, `http://${ip.api}/eg/3`])).toEqual(['200 1', '403 0', '200 0']);
     expect(serverLog(logs.api).map((l) => l.split(' ')[1])).toEqual(['/eg/1', '/eg/2', '/eg/3']);
     expect(await eventually(() => agentEvents().some((l) => l.includes('"direction":"egress"') && l.includes('"verdict":"denied"') && l.includes('"path":"/secret"')), 5000, 50)).toBe(true);
+    // The server sees the client's address and port, not the host's.
+    const c = new KeepAliveClient(ns.client, fx.client, ip.api, 80);
+    clients.push(c);
+    c.send('/eg/peer');
+    const a = await c.next();
+    expect(a.status).toBe(200);
+    c.send('END');
+    expect(serverLog(logs.api).at(-1)).toBe(`GET /eg/peer ${eps['client']!.ip}:${a.localPort}`);
+  });
+
+  it('egress rules towards a local endpoint with ingress rules: one proxy applies both, the server sees the client', async () => {
+    await importPolicy('api-l7', API_INGRESS_POLICY);
+    // The client's egress rules allow /eg/no-way, api's ingress rules do not.
+    expect(await eventually(() => curl([`http://${ip.api}/eg/no-way`])[0] === '403 1', 10_000, 50)).toBe(true);
+    writeFileSync(logs.api, '');
+    const c = new KeepAliveClient(ns.client, fx.client, ip.api, 80);
+    clients.push(c);
+    c.send('/eg/chain');
+    const a = await c.next();
+    expect(a).toMatchObject({ status: 200, body: 'hello GET /eg/chain\n' });
+    c.send('/eg/no-way');
+    expect(await c.next()).toMatchObject({ status: 403, localPort: a.localPort });
+    c.send('/secret');
+    expect(await c.next()).toMatchObject({ status: 403, localPort: a.localPort });
+    c.send('/eg/again');
+    expect(await c.next()).toMatchObject({ status: 200, localPort: a.localPort });
+    c.send('END');
+    expect(serverLog(logs.api)).toEqual([`GET /eg/chain ${eps['client']!.ip}:${a.localPort}`, `GET /eg/again ${eps['client']!.ip}:${a.localPort}`]);
+    expect(await eventually(() => agentEvents().some((l) => l.includes('"path":"/eg/no-way"') && l.includes('"reason":"ingress of api: no HTTP rule matches"')), 5000, 50)).toBe(true);
+    await host!.wardOk(['policy', 'delete', 'api-l7']);
+    expect(await eventually(() => curl([`http://${ip.api}/eg/no-way`])[0] === '200 1', 10_000, 50)).toBe(true);
   });
 
   it('ward monitor --type l7 shows every request decision with identities, and /metrics counts them', async () => {

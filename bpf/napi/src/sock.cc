@@ -1,5 +1,6 @@
 // A listening TCP socket with IP_TRANSPARENT for the L7 proxy; Node adopts the returned fd
-// with net.Server.listen({fd}).
+// with net.Server.listen({fd}). Its SO_MARK (`mark`) goes on every packet of the connections
+// it accepts (SYN-ACK included): the datapath tells the proxy's answers by it.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -9,7 +10,7 @@
 
 namespace ward {
 
-// transparentListen({address, port, backlog?, netns?}) -> fd
+// transparentListen({address, port, backlog?, netns?, mark?}) -> fd
 static Napi::Value TransparentListen(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   if (!info[0].IsObject()) ThrowType(env, "transparentListen({address, port})");
@@ -18,6 +19,7 @@ static Napi::Value TransparentListen(const Napi::CallbackInfo& info) {
   uint32_t port = o.Get("port").IsNumber() ? o.Get("port").As<Napi::Number>().Uint32Value() : 0;
   int backlog = o.Get("backlog").IsNumber() ? o.Get("backlog").As<Napi::Number>().Int32Value() : 511;
   std::string netns = o.Get("netns").IsString() ? o.Get("netns").As<Napi::String>().Utf8Value() : "";
+  uint32_t mark = o.Get("mark").IsNumber() ? o.Get("mark").As<Napi::Number>().Uint32Value() : 0;
   if (port > 65535) ThrowType(env, "port out of range");
   struct sockaddr_in sa = {};
   sa.sin_family = AF_INET;
@@ -30,6 +32,7 @@ static Napi::Value TransparentListen(const Napi::CallbackInfo& info) {
   const char* op = nullptr;
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) op = "setsockopt SO_REUSEADDR";
   else if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) < 0) op = "setsockopt IP_TRANSPARENT";
+  else if (mark != 0 && setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) < 0) op = "setsockopt SO_MARK";
   else if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) < 0) op = "bind";
   else if (listen(fd, backlog) < 0) op = "listen";
   if (op) {
@@ -40,24 +43,73 @@ static Napi::Value TransparentListen(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
-// markedSocket({mark, netns?}) -> fd of an unconnected TCP socket with SO_MARK, created in
-// netns: the L7 proxy's upstream connections (Node connects it after new net.Socket({fd})).
-// The mark tells the datapath the connection comes from the proxy.
-static Napi::Value MarkedSocket(const Napi::CallbackInfo& info) {
+static bool ParseAddr(const Napi::Object& o, const char* key, sockaddr_in* sa) {
+  auto v = o.Get(key);
+  if (!v.IsObject()) return false;
+  auto a = v.As<Napi::Object>();
+  if (!a.Get("address").IsString() || !a.Get("port").IsNumber()) return false;
+  uint32_t port = a.Get("port").As<Napi::Number>().Uint32Value();
+  if (port > 65535) return false;
+  *sa = {};
+  sa->sin_family = AF_INET;
+  sa->sin_port = htons(static_cast<uint16_t>(port));
+  return inet_pton(AF_INET, a.Get("address").As<Napi::String>().Utf8Value().c_str(), &sa->sin_addr) == 1;
+}
+
+// One attempt: socket, SO_MARK, then with src: SO_REUSEADDR, IP_TRANSPARENT, bind(src); then a
+// non-blocking connect(dst). Returns the fd, or -1 with *op and *err set.
+static int UpstreamAttempt(const std::string& netns, Napi::Env env, uint32_t mark, const sockaddr_in* src, const sockaddr_in& dst, const char** op, int* err) {
+  int fd = InNetns(env, netns, [&]() { return socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); });
+  if (fd < 0) {
+    *op = "socket";
+    *err = errno;
+    return -1;
+  }
+  int one = 1;
+  *op = nullptr;
+  if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) < 0) *op = "setsockopt SO_MARK";
+  else if (src && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) *op = "setsockopt SO_REUSEADDR";
+  else if (src && setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) < 0) *op = "setsockopt IP_TRANSPARENT";
+  else if (src && bind(fd, reinterpret_cast<const sockaddr*>(src), sizeof(*src)) < 0) *op = "bind";
+  else if (connect(fd, reinterpret_cast<const sockaddr*>(&dst), sizeof(dst)) < 0 && errno != EINPROGRESS) *op = "connect";
+  if (*op == nullptr) return fd;
+  *err = errno;
+  close(fd);
+  return -1;
+}
+
+// proxyUpstream({mark, netns?, source: {address, port}, destination: {address, port}}) ->
+// {fd, transparent}: a TCP socket created in netns, carrying SO_MARK `mark`, bound with
+// IP_TRANSPARENT to the proxied client's own address and port, its non-blocking connect to
+// destination started (Node adopts it with new net.Socket({fd})). The destination sees the
+// client as its peer, and the datapath delivers its answers (same tuple as the client's own
+// connection) back here. When that 4-tuple is taken in this namespace (EADDRINUSE at bind,
+// EADDRNOTAVAIL at connect, e.g. an earlier upstream in TIME_WAIT), the socket leaves from
+// the host's own address instead (transparent = false): answers to it are local anyway.
+static Napi::Value ProxyUpstream(const Napi::CallbackInfo& info) {
   auto env = info.Env();
-  if (!info[0].IsObject()) ThrowType(env, "markedSocket({mark, netns?})");
+  const char* usage = "proxyUpstream({mark, netns?, source: {address, port}, destination: {address, port}})";
+  if (!info[0].IsObject()) ThrowType(env, usage);
   auto o = info[0].As<Napi::Object>();
-  if (!o.Get("mark").IsNumber()) ThrowType(env, "markedSocket: mark must be a number");
+  if (!o.Get("mark").IsNumber()) ThrowType(env, "proxyUpstream: mark must be a number");
   uint32_t mark = o.Get("mark").As<Napi::Number>().Uint32Value();
   std::string netns = o.Get("netns").IsString() ? o.Get("netns").As<Napi::String>().Utf8Value() : "";
-  int fd = InNetns(env, netns, [&]() { return socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); });
-  if (fd < 0) ThrowErrno(env, "socket", errno);
-  if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) < 0) {
-    int e = errno;
-    close(fd);
-    ThrowErrno(env, "setsockopt SO_MARK", e);
+  sockaddr_in src, dst;
+  if (!ParseAddr(o, "source", &src)) ThrowType(env, "proxyUpstream: source must be {address: IPv4, port}");
+  if (!ParseAddr(o, "destination", &dst)) ThrowType(env, "proxyUpstream: destination must be {address: IPv4, port}");
+  const char* op = nullptr;
+  int err = 0;
+  bool transparent = true;
+  int fd = UpstreamAttempt(netns, env, mark, &src, dst, &op, &err);
+  if (fd < 0 && (err == EADDRINUSE || err == EADDRNOTAVAIL)) {
+    transparent = false;
+    fd = UpstreamAttempt(netns, env, mark, nullptr, dst, &op, &err);
   }
-  return Napi::Number::New(env, fd);
+  if (fd < 0) ThrowErrno(env, op, err);
+  auto out = Napi::Object::New(env);
+  out.Set("fd", Napi::Number::New(env, fd));
+  out.Set("transparent", Napi::Boolean::New(env, transparent));
+  return out;
 }
 
 // sendNow(fd, bytes, start, end) -> bytes written, or -errno (-EAGAIN when the socket's buffer
@@ -85,7 +137,7 @@ static Napi::Value SendNow(const Napi::CallbackInfo& info) {
 void InitSock(Napi::Env env, Napi::Object exports) {
   exports.Set("sendNow", Napi::Function::New(env, SendNow, "sendNow"));
   exports.Set("transparentListen", Napi::Function::New(env, TransparentListen, "transparentListen"));
-  exports.Set("markedSocket", Napi::Function::New(env, MarkedSocket, "markedSocket"));
+  exports.Set("proxyUpstream", Napi::Function::New(env, ProxyUpstream, "proxyUpstream"));
 }
 
 }  // namespace ward

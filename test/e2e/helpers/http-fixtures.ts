@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** A plain-Node HTTP server run inside a netns that appends "METHOD URL remotePort" per request to a log. */
+/** A plain-Node HTTP server run inside a netns that appends "METHOD URL remoteAddress:remotePort" per request to a log. */
 const SERVER = `
 const http = require('node:http');
 const fs = require('node:fs');
@@ -11,7 +11,7 @@ http.createServer((req, res) => {
   let body = '';
   req.on('data', (c) => (body += c));
   req.on('end', () => {
-    fs.appendFileSync(log, req.method + ' ' + req.url + ' ' + req.socket.remotePort + '\\n');
+    fs.appendFileSync(log, req.method + ' ' + req.url + ' ' + req.socket.remoteAddress + ':' + req.socket.remotePort + '\\n');
     res.end('hello ' + req.method + ' ' + req.url + '\\n');
   });
 }).listen(Number(port), '0.0.0.0', () => fs.appendFileSync(log, 'READY\\n'));

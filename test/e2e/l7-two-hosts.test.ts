@@ -1,0 +1,207 @@
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EndpointJson } from '../../agent/api/index.js';
+import { EtcdCluster } from '../../agent/dev/etcd-cluster.js';
+import { eventually } from './helpers/eventually.js';
+import { TestHost } from './helpers/host.js';
+import { KeepAliveClient, serverLog, startServer, writeFixtures } from './helpers/http-fixtures.js';
+import { l7Policy } from './helpers/policies.js';
+
+/** web accepts TCP 80 from client, L3/L4 only (no HTTP rules: web's ingress is not proxied). */
+const WEB_FROM_CLIENT = `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: web-from-client
+spec:
+  endpointSelector:
+    matchLabels: { app: web }
+  ingress:
+    - fromEndpoints:
+        - matchLabels: { app: client }
+      toPorts:
+        - ports: [{ port: "80", protocol: TCP }]
+`;
+
+/** client may send to web on TCP 80 only GET /ok/... (client's egress is proxied on its own host). */
+const CLIENT_EGRESS_L7 = `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: client-egress-l7
+spec:
+  endpointSelector:
+    matchLabels: { app: client }
+  egress:
+    - toEndpoints:
+        - matchLabels: { app: web }
+      toPorts:
+        - ports: [{ port: "80", protocol: TCP }]
+          rules:
+            http:
+              - { method: GET, path: "/ok/.*" }
+`;
+
+// Two hosts (netns joined by a veth), one agent each, one etcd. client lives on host 1, web
+// (a real HTTP server logging each request's peer) on host 2. client's egress is L7-proxied on
+// host 1; the proxy's upstream leaves with the client's own address and port, so host 2 sees the
+// client's identity (not remote-node) and its ingress policy "from app=client" admits it.
+describe('L7 proxy across two hosts: the remote host sees the proxied client', () => {
+  let etcd: EtcdCluster | undefined;
+  const hosts: TestHost[] = [];
+  const procs: ChildProcess[] = [];
+  const clients: KeepAliveClient[] = [];
+  const ns = { client: '', other: '', web: '' };
+  const eps: Record<string, EndpointJson> = {};
+  let fx = { server: '', client: '' };
+  let webLog = '';
+
+  const h1 = (): TestHost => hosts[0]!;
+  const h2 = (): TestHost => hosts[1]!;
+  const ep = (name: 'client' | 'other' | 'web'): EndpointJson => eps[name]!;
+
+  // curl never throws here: a failed transfer shows as status 000 in the output.
+  const inNs = (netns: string, args: string[]): string => spawnSync('nsenter', [`--net=/run/netns/${netns}`, ...args], { encoding: 'utf8', timeout: 8000 }).stdout ?? '';
+  const curl = (from: string, urls: string[], extra: string[] = []): string[] =>
+    inNs(from, ['curl', '-s', '-m', '3', '-w', '%{http_code} %{num_connects}\\n', ...extra, ...urls.flatMap((u) => [u, '-o', '/dev/null'])]).trim().split('\n');
+  const curlBody = (from: string, url: string): string => inNs(from, ['curl', '-s', '-m', '3', url]);
+  const web = (path: string): string => `http://${ep('web').ip}${path}`;
+
+  const importPolicy = async (name: string, text: string): Promise<void> => {
+    const f = join(h1().dir, `${name}.yaml`);
+    writeFileSync(f, text);
+    await h1().wardOk(['policy', 'import', f]); // cluster-wide: host 2 gets it from etcd
+  };
+  // Request decisions an agent logged (its 'l7 request' events, debug level in tests).
+  const l7Events = (h: TestHost): Record<string, unknown>[] =>
+    readFileSync(h.logFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"l7 request"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const escaped = (ip: string): string => ip.replaceAll('.', '\\.');
+
+  beforeAll(async () => {
+    etcd = await EtcdCluster.start({ members: 1 });
+    const root = `e2el7-${process.pid.toString(36)}/`;
+    const a = new TestHost(etcd, { index: 5, root, nodeIp: '10.95.0.1' });
+    const b = new TestHost(etcd, { index: 6, root, nodeIp: '10.95.0.2' });
+    hosts.push(a, b);
+    a.setup();
+    b.setup();
+    TestHost.link(a, b);
+    await Promise.all([a.startAgent(), b.startAgent()]);
+    fx = writeFixtures(b.dir);
+    const add = async (h: TestHost, name: 'client' | 'other' | 'web', labels: string): Promise<void> => {
+      ns[name] = h.addNetns(name[0]!);
+      eps[name] = JSON.parse(await h.wardOk(['endpoint', 'add', '--name', name, '--labels', labels, '--netns', ns[name], '-o', 'json'])) as EndpointJson;
+    };
+    await add(a, 'client', 'app=client');
+    await add(a, 'other', 'app=other');
+    await add(b, 'web', 'app=web');
+    webLog = join(b.dir, 'web.log');
+    procs.push(startServer(ns.web, fx.server, webLog, 80));
+    if (!(await eventually(() => readFileSync(webLog, 'utf8').includes('READY'), 10_000, 20))) throw new Error('web server did not start');
+  }, 90_000);
+
+  afterAll(async () => {
+    for (const c of clients) c.stop();
+    for (const p of procs) if (p.exitCode === null && p.pid !== undefined) p.kill('SIGKILL');
+    for (const h of hosts) await h.agent?.stop(5000);
+    for (const h of hosts) h.destroy();
+    await etcd?.close();
+  });
+
+  it('each host knows the other host\'s endpoints; a remote L3/L4 ingress policy admits client, not other', async () => {
+    const [client, other, w] = [ep('client'), ep('other'), ep('web')];
+    expect(await eventually(() => h1().ipcacheIdentity(w.ip) === w.identity && h2().ipcacheIdentity(client.ip) === client.identity && h2().ipcacheIdentity(other.ip) === other.identity, 10_000)).toBe(true);
+    // No policy yet: routed across hosts, plain TCP, the server sees the client's address.
+    expect(await eventually(() => curl(ns.client, [web('/plain')])[0] === '200 1', 10_000, 100)).toBe(true);
+    expect(curl(ns.other, [web('/plain')])).toEqual(['200 1']);
+    expect(serverLog(webLog).at(-2)).toMatch(new RegExp(`^GET /plain ${escaped(client.ip)}:\\d+$`));
+
+    // Host 2 enforces "web from app=client" (imported on host 1) by the sender's identity.
+    await importPolicy('web-from-client', WEB_FROM_CLIENT);
+    expect(await eventually(() => curl(ns.other, [web('/other')], ['-m', '1'])[0] === '000 0', 10_000, 100)).toBe(true);
+    expect(curl(ns.client, [web('/plain2')])).toEqual(['200 1']);
+  });
+
+  it('client egress L7 on host 1: denied requests get 403 there, allowed ones reach web on host 2 from the client\'s own IP', async () => {
+    const client = ep('client');
+    await importPolicy('client-egress-l7', CLIENT_EGRESS_L7);
+    // Applied once a denied path answers 403 (host 1's egress proxy, not the server).
+    expect(await eventually(() => curl(ns.client, [web('/no')])[0] === '403 1', 15_000, 100)).toBe(true);
+    writeFileSync(webLog, '');
+    // Through the proxy, across hosts, admitted by host 2's "from app=client" rule.
+    expect(curlBody(ns.client, web('/ok/1'))).toBe('hello GET /ok/1\n');
+    expect(curlBody(ns.client, web('/no'))).toBe('Access denied\r\n');
+    expect(curl(ns.client, [web('/ok/2'), web('/no'), web('/ok/3')])).toEqual(['200 1', '403 0', '200 0']);
+    const seen = serverLog(webLog);
+    expect(seen.map((l) => l.split(' ').slice(0, 2).join(' '))).toEqual(['GET /ok/1', 'GET /ok/2', 'GET /ok/3']);
+    for (const l of seen) expect(l).toMatch(new RegExp(` ${escaped(client.ip)}:\\d+$`)); // the client, not host 1 (10.95.0.1)
+    // The decisions were host 1's (client's egress); host 2 has no proxy on the way yet.
+    expect(await eventually(() => l7Events(h1()).some((e) => e['direction'] === 'egress' && e['verdict'] === 'denied' && e['path'] === '/no'), 5000, 50)).toBe(true);
+    expect(l7Events(h2())).toEqual([]);
+  });
+
+  it('keep-alive across hosts: one connection, mixed verdicts, the remote server sees the client\'s address and port', async () => {
+    const client = ep('client');
+    writeFileSync(webLog, '');
+    const c = new KeepAliveClient(ns.client, fx.client, ep('web').ip, 80);
+    clients.push(c);
+    c.send('/ok/ka');
+    const a = await c.next();
+    expect(a).toMatchObject({ status: 200, body: 'hello GET /ok/ka\n' });
+    c.send('/no');
+    expect(await c.next()).toMatchObject({ status: 403, localPort: a.localPort });
+    c.send('/ok/ka2');
+    expect(await c.next()).toMatchObject({ status: 200, body: 'hello GET /ok/ka2\n', localPort: a.localPort });
+    c.send('END');
+    expect(await c.next()).toEqual({ closed: true });
+    expect(serverLog(webLog)).toEqual([`GET /ok/ka ${client.ip}:${a.localPort}`, `GET /ok/ka2 ${client.ip}:${a.localPort}`]);
+  });
+
+  it('chained across hosts: client egress proxy on host 1, web ingress proxy on host 2; both must allow', async () => {
+    const [client, w] = [ep('client'), ep('web')];
+    // web's ingress gets HTTP rules (proxied on host 2); the L3/L4-only rule goes, since on the
+    // same port and peer it would allow every request.
+    await importPolicy('web-l7', l7Policy('/ok/[0-9a-z]*'));
+    await h1().wardOk(['policy', 'delete', 'web-from-client']);
+    // /ok/x-y passes client's egress (/ok/.*) and is denied by web's ingress proxy on host 2.
+    expect(await eventually(() => curl(ns.client, [web('/ok/x-y')])[0] === '403 1', 15_000, 100)).toBe(true);
+    writeFileSync(webLog, '');
+    expect(curlBody(ns.client, web('/ok/abc'))).toBe('hello GET /ok/abc\n');
+    expect(curlBody(ns.client, web('/ok/x-y'))).toBe('Access denied\r\n');
+    expect(curl(ns.client, [web('/ok/d'), web('/ok/x-y'), web('/no'), web('/ok/e')])).toEqual(['200 1', '403 0', '403 0', '200 0']);
+    const seen = serverLog(webLog);
+    expect(seen.map((l) => l.split(' ')[1])).toEqual(['/ok/abc', '/ok/d', '/ok/e']);
+    for (const l of seen) expect(l).toMatch(new RegExp(` ${escaped(client.ip)}:\\d+$`));
+    // Host 2's proxy judged /ok/x-y as coming from the client (its identity and address).
+    const denied = (): Record<string, unknown> | undefined => l7Events(h2()).find((e) => e['direction'] === 'ingress' && e['verdict'] === 'denied' && e['path'] === '/ok/x-y');
+    expect(await eventually(() => denied() !== undefined, 5000, 50)).toBe(true);
+    expect(denied()).toMatchObject({ endpoint: 'web', sourceIdentity: client.identity, destinationIdentity: w.identity, destination: `${w.ip}:80` });
+    expect(denied()!['source']).toMatch(new RegExp(`^${escaped(client.ip)}:\\d+$`));
+    // ...after host 1's proxy had allowed it; /no never left host 1.
+    expect(l7Events(h1()).some((e) => e['direction'] === 'egress' && e['verdict'] === 'allowed' && e['path'] === '/ok/x-y')).toBe(true);
+    expect(l7Events(h2()).some((e) => e['path'] === '/no')).toBe(false);
+
+    // Keep-alive through both proxies: same connection, the server still sees the client's port.
+    writeFileSync(webLog, '');
+    const c = new KeepAliveClient(ns.client, fx.client, w.ip, 80);
+    clients.push(c);
+    c.send('/ok/k1');
+    const a = await c.next();
+    expect(a).toMatchObject({ status: 200, body: 'hello GET /ok/k1\n' });
+    c.send('/ok/x-y');
+    expect(await c.next()).toMatchObject({ status: 403, localPort: a.localPort });
+    c.send('/ok/k2');
+    expect(await c.next()).toMatchObject({ status: 200, localPort: a.localPort });
+    c.send('END');
+    expect(serverLog(webLog)).toEqual([`GET /ok/k1 ${client.ip}:${a.localPort}`, `GET /ok/k2 ${client.ip}:${a.localPort}`]);
+
+    // Without policies, everything goes through again.
+    await h1().wardOk(['policy', 'delete', 'web-l7']);
+    await h1().wardOk(['policy', 'delete', 'client-egress-l7']);
+    expect(await eventually(() => curl(ns.client, [web('/no')])[0] === '200 1' && curl(ns.client, [web('/ok/x-y')])[0] === '200 1', 15_000, 100)).toBe(true);
+    expect(curl(ns.other, [web('/plain')])).toEqual(['200 1']);
+  });
+});
