@@ -24,23 +24,6 @@ spec:
         - ports: [{ port: "80", protocol: TCP }]
 `;
 
-/** client may send to web on TCP 80 only GET /ok/... (client's egress is proxied on its own host). */
-const CLIENT_EGRESS_L7 = `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata:
-  name: client-egress-l7
-spec:
-  endpointSelector:
-    matchLabels: { app: client }
-  egress:
-    - toEndpoints:
-        - matchLabels: { app: web }
-      toPorts:
-        - ports: [{ port: "80", protocol: TCP }]
-          rules:
-            http:
-              - { method: GET, path: "/ok/.*" }
-`;
 
 // Two hosts (netns joined by a veth), one agent each, one etcd. client lives on host 1, web
 // (a real HTTP server logging each request's peer) on host 2. client's egress is L7-proxied on
@@ -127,7 +110,8 @@ describe('L7 proxy across two hosts: the remote host sees the proxied client', (
 
   it('client egress L7 on host 1: denied requests get 403 there, allowed ones reach web on host 2 from the client\'s own IP', async () => {
     const client = ep('client');
-    await importPolicy('client-egress-l7', CLIENT_EGRESS_L7);
+    // client may send to web on TCP 80 only GET /ok/... (client's egress is proxied on its own host).
+    await importPolicy('client-egress-l7', l7Policy('/ok/.*', { name: 'client-egress-l7', app: 'client', peer: 'web', direction: 'egress' }));
     // Applied once a denied path answers 403 (host 1's egress proxy, not the server).
     expect(await eventually(() => curl(ns.client, [web('/no')])[0] === '403 1', 15_000, 100)).toBe(true);
     writeFileSync(webLog, '');

@@ -36,24 +36,6 @@ spec:
         - ports: [{ port: "80", protocol: TCP }]
 `;
 
-/** api accepts from client only GET on /eg/ plus letters and digits (so /eg/no-way is denied here, allowed by the client's egress). */
-const API_INGRESS_POLICY = `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata:
-  name: api-l7
-spec:
-  endpointSelector:
-    matchLabels: { app: api }
-  ingress:
-    - fromEndpoints:
-        - matchLabels: { app: client }
-      toPorts:
-        - ports: [{ port: "80", protocol: TCP }]
-          rules:
-            http:
-              - { method: GET, path: "/eg/[0-9a-z]*" }
-`;
-
 // One host with its agent process, three endpoints (client, web, api), real HTTP servers in
 // web and api logging every request that reaches them, curl and a keep-alive client in client.
 describe('L7 HTTP policy through the in-agent transparent proxy', () => {
@@ -197,7 +179,8 @@ describe('L7 HTTP policy through the in-agent transparent proxy', () => {
   });
 
   it('egress rules towards a local endpoint with ingress rules: one proxy applies both, the server sees the client', async () => {
-    await importPolicy('api-l7', API_INGRESS_POLICY);
+    // api accepts from client only GET on /eg/ plus letters and digits.
+    await importPolicy('api-l7', l7Policy('/eg/[0-9a-z]*', { name: 'api-l7', app: 'api' }));
     // The client's egress rules allow /eg/no-way, api's ingress rules do not.
     expect(await eventually(() => curl([`http://${ip.api}/eg/no-way`])[0] === '403 1', 10_000, 50)).toBe(true);
     writeFileSync(logs.api, '');

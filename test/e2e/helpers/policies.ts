@@ -13,20 +13,35 @@ spec:
         - ports: [{ port: "5432", protocol: TCP }]
 `;
 
-/** web accepts GET on paths matching `paths` (a whole-value regex) from client on TCP 80, through the L7 proxy. */
-export const l7Policy = (paths: string): string => `apiVersion: cilium.io/v2
+export interface L7PolicyOptions {
+  readonly name?: string;
+  /** `app` label of the endpoints the policy selects (default web). */
+  readonly app?: string;
+  /** `app` label of the peer (default client). */
+  readonly peer?: string;
+  readonly direction?: 'ingress' | 'egress';
+}
+
+/**
+ * By default web accepts GET on paths matching `paths` (a whole-value regex) from client on TCP
+ * 80, through the L7 proxy; options change the name, the selected app, the peer and the direction.
+ */
+export const l7Policy = (paths: string, o: L7PolicyOptions = {}): string => {
+  const direction = o.direction ?? 'ingress';
+  return `apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata:
-  name: web-l7
+  name: ${o.name ?? 'web-l7'}
 spec:
   endpointSelector:
-    matchLabels: { app: web }
-  ingress:
-    - fromEndpoints:
-        - matchLabels: { app: client }
+    matchLabels: { app: ${o.app ?? 'web'} }
+  ${direction}:
+    - ${direction === 'ingress' ? 'fromEndpoints' : 'toEndpoints'}:
+        - matchLabels: { app: ${o.peer ?? 'client'} }
       toPorts:
         - ports: [{ port: "80", protocol: TCP }]
           rules:
             http:
               - { method: GET, path: "${paths}" }
 `;
+};
