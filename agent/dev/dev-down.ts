@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { rmdirSync, rmSync } from 'node:fs';
 import { WardError } from '../../identity/index.js';
 import { devBases, loadState, saveState, type DevBases } from './dev-state.js';
 import { isAlive, stopProc } from './procs.js';
@@ -48,5 +48,16 @@ export async function devDown(name: string, o: DevDownOptions): Promise<boolean>
   rmSync(s.dataDir, { recursive: true, force: true });
   rmSync(s.dir, { recursive: true, force: true });
   say(`removed ${s.dataDir} and ${s.dir}`);
+  // The base dirs go with the last cluster (other clusters' dirs keep them).
+  for (const base of [bases.data, bases.run]) removeIfEmpty(base);
   return true;
+}
+
+function removeIfEmpty(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTEMPTY' && code !== 'ENOENT' && code !== 'EEXIST') throw new DevDownError(`could not remove ${dir}: ${(err as Error).message}`, { cause: err });
+  }
 }

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DevState } from '../../agent/dev/dev-state.js';
 import { isAlive } from '../../agent/dev/procs.js';
@@ -123,6 +123,8 @@ describe('ward dev: up, exec, etcd kill/start, down', () => {
     for (const p of state.pinRoots) expect(existsSync(p)).toBe(false);
     expect(existsSync(state.dir)).toBe(false);
     expect(existsSync(state.dataDir)).toBe(false);
+    expect(existsSync(dirname(state.dataDir))).toBe(false); // the base dirs go with the last cluster
+    expect(existsSync(dirname(state.dir))).toBe(false);
     expect(netnsList().filter((n) => n.startsWith(`${NAME}-`))).toEqual([]);
     const again = await ward(['dev', 'down', '--name', NAME]);
     expect(again.code).toBe(0);
