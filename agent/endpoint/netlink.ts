@@ -72,9 +72,19 @@ export async function linkExists(ifname: string, hostNetns?: string): Promise<bo
   }
 }
 
-/** Endpoints reach each other through this host: forwarding must be on in its namespace. */
+/**
+ * Endpoints reach each other through this host: forwarding must be on in its namespace. The L7
+ * steering sends packets back in through the veth they left (and answers to the proxy's
+ * upstream in through the client's veth), which strict reverse-path filtering drops: strict (1)
+ * becomes loose (2) for `all` (the effective value is the larger of `all` and the device's) and
+ * for `default` (the endpoint veths made from now on). 0 and 2 are left as they are.
+ */
 export async function enableForwarding(hostNetns?: string): Promise<void> {
   await inHost(hostNetns, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
+  for (const scope of ['all', 'default']) {
+    const key = `net.ipv4.conf.${scope}.rp_filter`;
+    if ((await inHost(hostNetns, 'sysctl', ['-n', key])).trim() === '1') await inHost(hostNetns, 'sysctl', ['-q', '-w', `${key}=2`]);
+  }
 }
 
 /** Native routing: another node's endpoint CIDR via that node's address. Idempotent. */

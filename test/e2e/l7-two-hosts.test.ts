@@ -71,6 +71,7 @@ describe('L7 proxy across two hosts: the remote host sees the proxied client', (
     hosts.push(a, b);
     a.setup();
     b.setup();
+    for (const h of [a, b]) h.strictRpFilter();
     TestHost.link(a, b);
     await Promise.all([a.startAgent(), b.startAgent()]);
     fx = writeFixtures(b.dir);

@@ -60,9 +60,12 @@ describe('L7 HTTP policy through the in-agent transparent proxy', () => {
     etcd = await EtcdCluster.start({ members: 1 });
     host = new TestHost(etcd);
     host.setup();
+    host.strictRpFilter(); // steered packets re-enter through the veth they left: the agent loosens it
     metricsPort = await freeLoopbackPort();
     appendFileSync(join(host.dir, 'agent.yaml'), `metrics-address: 127.0.0.1:${metricsPort}\n`);
     await host.startAgent();
+    expect(host.sysctl('net.ipv4.conf.all.rp_filter')).toBe('2');
+    expect(host.sysctl('net.ipv4.conf.default.rp_filter')).toBe('2');
     const h = host;
     fx = writeFixtures(h.dir);
     const add = async (name: string, labels: string): Promise<EndpointJson> => {

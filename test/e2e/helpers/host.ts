@@ -61,6 +61,16 @@ export class TestHost {
     }
   }
 
+  /** Strict reverse-path filtering in the host namespace, as some distributions set it. */
+  strictRpFilter(): void {
+    sh('nsenter', [`--net=/run/netns/${this.hostNs}`, 'sysctl', '-q', '-w', 'net.ipv4.conf.all.rp_filter=1', 'net.ipv4.conf.default.rp_filter=1']);
+  }
+
+  /** A sysctl's value in the host namespace. */
+  sysctl(key: string): string {
+    return sh('nsenter', [`--net=/run/netns/${this.hostNs}`, 'sysctl', '-n', key]).trim();
+  }
+
   setup(): void {
     ensureBpffs();
     mkdirSync(this.dir, { recursive: true });
