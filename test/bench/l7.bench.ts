@@ -2,7 +2,9 @@
 // another through a real agent's transparent proxy (ingress HTTP rules on the server: the
 // datapath steers each connection to the proxy with bpf_sk_assign), against the same requests
 // to an identical server with no policy (the floor), measured in the same run.
-// Run as root: npm run bench:l7. Last stdout line: one JSON object.
+// Run as root: npm run bench:l7. Last stdout line: one JSON object. With `-- --relay`, the agent is
+// then stopped and a C relay (bpf/bench/l7-relay.c: no HTTP, no Node) takes the proxy's port, so
+// the same run also measures the floor of a proxy at that position (relay_* fields).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +15,8 @@ import { TestHost } from '../e2e/helpers/host.js';
 import { l7Policy } from '../e2e/helpers/policies.js';
 
 const CONNECTIONS = 8;
+const RELAY = process.argv.includes('--relay');
+const RELAY_BIN = join(import.meta.dirname, '..', '..', 'bpf', 'build', 'l7-relay');
 const ROUND_MS = 2000;
 const ROUNDS = 5;
 
@@ -72,10 +76,15 @@ interface Round {
   agentUserUs?: number;
 }
 
-/** utime + stime of a process, microseconds (clock ticks of 10 ms); utime alone with userOnly. */
+/** utime + stime of a process, microseconds (clock ticks of 10 ms); utime alone with userOnly; 0 once it is gone. */
 function cpuUs(pid: number | undefined, userOnly = false): number {
   if (pid === undefined) return 0;
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  let f: string[];
+  try {
+    f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  } catch {
+    return 0;
+  }
   return (Number(f[11]) + (userOnly ? 0 : Number(f[12]))) * 10_000;
 }
 
@@ -111,15 +120,17 @@ async function main(): Promise<void> {
     await host.wardOk(['policy', 'import', policyFile]);
     const curl = (url: string): string => spawnSync('nsenter', [`--net=/run/netns/${client.ns}`, 'curl', '-s', '-m', '3', '-o', '/dev/null', '-w', '%{http_code}', url], { encoding: 'utf8' }).stdout;
     if (!(await eventually(() => curl(`http://${web.ip}/denied`) === '403', 10_000, 50))) throw new Error('the L7 policy did not take effect');
+    // The process in the proxy's place: the agent, or the C relay once it took over.
+    let proxyPid = (): number | undefined => host.agent?.pid;
     const run = (ip: string, ms: number): Round => {
       const server = ip === web.ip ? procs[0] : procs[1];
-      const a0 = cpuUs(host.agent?.pid);
-      const u0 = cpuUs(host.agent?.pid, true);
+      const a0 = cpuUs(proxyPid());
+      const u0 = cpuUs(proxyPid(), true);
       const s0 = cpuUs(server?.pid);
       const r = spawnSync('nsenter', [`--net=/run/netns/${client.ns}`, process.execPath, load, ip, String(CONNECTIONS), String(ms)], { encoding: 'utf8', timeout: ms + 20_000 });
       if (r.status !== 0) throw new Error(`load generator failed: ${r.stderr}`);
       const round = JSON.parse(r.stdout.trim().split('\n').pop()!) as Round;
-      return { ...round, agentUs: (cpuUs(host.agent?.pid) - a0) / round.n, agentUserUs: (cpuUs(host.agent?.pid, true) - u0) / round.n, serverUs: (cpuUs(server?.pid) - s0) / round.n };
+      return { ...round, agentUs: (cpuUs(proxyPid()) - a0) / round.n, agentUserUs: (cpuUs(proxyPid(), true) - u0) / round.n, serverUs: (cpuUs(server?.pid) - s0) / round.n };
     };
     run(web.ip, 500); // warm-up (JIT in proxy, server and client)
     run(direct.ip, 500);
@@ -130,11 +141,32 @@ async function main(): Promise<void> {
       proxied.push(run(web.ip, ROUND_MS));
     }
     const m = (rs: Round[], k: keyof Round): number => median(rs.map((r) => r[k] ?? 0));
+    const relayed: Round[] = [];
+    const plainForRelay: Round[] = [];
+    if (RELAY) {
+      // The steering entries are pinned: with the agent stopped (its listeners closed), the
+      // relay listening on the same port gets the steered connections.
+      const ss = spawnSync('nsenter', [`--net=/run/netns/${host.hostNs}`, 'ss', '-Hltn'], { encoding: 'utf8' }).stdout;
+      const port = /127\.0\.0\.1:(\d+)/.exec(ss)?.[1];
+      if (port === undefined) throw new Error(`no proxy listener in the host namespace:\n${ss}`);
+      await host.agent?.stop(10_000);
+      const relay = spawn('nsenter', [`--net=/run/netns/${host.hostNs}`, RELAY_BIN, port], { stdio: ['ignore', 'pipe', 'inherit'] });
+      procs.push(relay);
+      await new Promise<void>((resolve) => relay.stdout.once('data', () => resolve()));
+      const relayPid = Number(spawnSync('pgrep', ['-f', `^${RELAY_BIN} ${port}$`], { encoding: 'utf8' }).stdout.trim().split('\n')[0]);
+      proxyPid = () => relayPid;
+      run(web.ip, 500);
+      for (let i = 0; i < ROUNDS; i++) {
+        plainForRelay.push(run(direct.ip, ROUND_MS));
+        relayed.push(run(web.ip, ROUND_MS));
+      }
+    }
     const rows = [
-      ['path', 'rps (median)', 'p50 ms', 'p99 ms', 'requests/round', 'agent us/req', 'agent user us', 'server us/req', 'client us/req'],
+      ['path', 'rps (median)', 'p50 ms', 'p99 ms', 'requests/round', 'proxy us/req', 'proxy user us', 'server us/req', 'client us/req'],
       ['direct (no policy)', m(plain, 'rps').toFixed(0), m(plain, 'p50').toFixed(3), m(plain, 'p99').toFixed(3), m(plain, 'n').toFixed(0), m(plain, 'agentUs').toFixed(1), m(plain, 'agentUserUs').toFixed(1), m(plain, 'serverUs').toFixed(1), m(plain, 'clientUs').toFixed(1)],
       ['through L7 proxy', m(proxied, 'rps').toFixed(0), m(proxied, 'p50').toFixed(3), m(proxied, 'p99').toFixed(3), m(proxied, 'n').toFixed(0), m(proxied, 'agentUs').toFixed(1), m(proxied, 'agentUserUs').toFixed(1), m(proxied, 'serverUs').toFixed(1), m(proxied, 'clientUs').toFixed(1)],
     ];
+    if (RELAY) rows.push(['C relay (no HTTP)', m(relayed, 'rps').toFixed(0), m(relayed, 'p50').toFixed(3), m(relayed, 'p99').toFixed(3), m(relayed, 'n').toFixed(0), m(relayed, 'agentUs').toFixed(1), m(relayed, 'agentUserUs').toFixed(1), m(relayed, 'serverUs').toFixed(1), m(relayed, 'clientUs').toFixed(1)]);
     console.log(`L7 proxy: ${CONNECTIONS} keep-alive connections, 1 request in flight each, ${ROUNDS} rounds of ${ROUND_MS} ms (medians)`);
     for (const r of rows) console.log(r.map((c, i) => (i === 0 ? c.padEnd(20) : c.padStart(14))).join(''));
     const out = {
@@ -154,6 +186,16 @@ async function main(): Promise<void> {
       client_cpu_us_per_req: Number(m(plain, 'clientUs').toFixed(1)),
       proxied_client_cpu_us_per_req: Number(m(proxied, 'clientUs').toFixed(1)),
       server_cpu_us_per_req: Number(m(proxied, 'serverUs').toFixed(1)),
+      // The C relay's rounds are interleaved with direct rounds of their own (after the agent's).
+      ...(RELAY
+        ? {
+            relay_rps: Math.round(m(relayed, 'rps')),
+            relay_ratio: Number((m(relayed, 'rps') / m(plainForRelay, 'rps')).toFixed(3)),
+            relay_cpu_us_per_req: Number(m(relayed, 'agentUs').toFixed(1)),
+            relay_p99_ms: Number(m(relayed, 'p99').toFixed(3)),
+            proxy_vs_relay: Number((m(proxied, 'rps') / m(relayed, 'rps')).toFixed(3)),
+          }
+        : {}),
     };
     console.log(JSON.stringify(out));
   } finally {
