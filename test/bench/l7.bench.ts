@@ -4,7 +4,8 @@
 // to an identical server with no policy (the floor), measured in the same run.
 // Run as root: npm run bench:l7. Last stdout line: one JSON object. With `-- --relay`, the agent is
 // then stopped and a C relay (bpf/bench/l7-relay.c: no HTTP, no Node) takes the proxy's port, so
-// the same run also measures the floor of a proxy at that position (relay_* fields).
+// the same run also measures the floor of a proxy at that position (relay_* fields);
+// `-- --relay=node` does the same with a byte relay in Node (test/bench/l7-node-relay.ts).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,8 +16,13 @@ import { TestHost } from '../e2e/helpers/host.js';
 import { l7Policy } from '../e2e/helpers/policies.js';
 
 const CONNECTIONS = 8;
-const RELAY = process.argv.includes('--relay');
-const RELAY_BIN = join(import.meta.dirname, '..', '..', 'bpf', 'build', 'l7-relay');
+const RELAY_ARG = process.argv.find((a) => a === '--relay' || a.startsWith('--relay='));
+const RELAY = RELAY_ARG !== undefined;
+const NODE_RELAY = RELAY_ARG === '--relay=node';
+/** The relay's command line (without the port) and how pgrep finds it. */
+const RELAY_CMD = NODE_RELAY
+  ? [process.execPath, '--import', 'tsx', join(import.meta.dirname, 'l7-node-relay.ts')]
+  : [join(import.meta.dirname, '..', '..', 'bpf', 'build', 'l7-relay')];
 const ROUND_MS = 2000;
 const ROUNDS = 5;
 
@@ -150,10 +156,10 @@ async function main(): Promise<void> {
       const port = /127\.0\.0\.1:(\d+)/.exec(ss)?.[1];
       if (port === undefined) throw new Error(`no proxy listener in the host namespace:\n${ss}`);
       await host.agent?.stop(10_000);
-      const relay = spawn('nsenter', [`--net=/run/netns/${host.hostNs}`, RELAY_BIN, port], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const relay = spawn('nsenter', [`--net=/run/netns/${host.hostNs}`, ...RELAY_CMD, port], { stdio: ['ignore', 'pipe', 'inherit'] });
       procs.push(relay);
       await new Promise<void>((resolve) => relay.stdout.once('data', () => resolve()));
-      const relayPid = Number(spawnSync('pgrep', ['-f', `^${RELAY_BIN} ${port}$`], { encoding: 'utf8' }).stdout.trim().split('\n')[0]);
+      const relayPid = Number(spawnSync('pgrep', ['-f', `${RELAY_CMD.at(-1)!} ${port}$`], { encoding: 'utf8' }).stdout.trim().split('\n')[0]);
       proxyPid = () => relayPid;
       run(web.ip, 500);
       for (let i = 0; i < ROUNDS; i++) {
@@ -166,7 +172,7 @@ async function main(): Promise<void> {
       ['direct (no policy)', m(plain, 'rps').toFixed(0), m(plain, 'p50').toFixed(3), m(plain, 'p99').toFixed(3), m(plain, 'n').toFixed(0), m(plain, 'agentUs').toFixed(1), m(plain, 'agentUserUs').toFixed(1), m(plain, 'serverUs').toFixed(1), m(plain, 'clientUs').toFixed(1)],
       ['through L7 proxy', m(proxied, 'rps').toFixed(0), m(proxied, 'p50').toFixed(3), m(proxied, 'p99').toFixed(3), m(proxied, 'n').toFixed(0), m(proxied, 'agentUs').toFixed(1), m(proxied, 'agentUserUs').toFixed(1), m(proxied, 'serverUs').toFixed(1), m(proxied, 'clientUs').toFixed(1)],
     ];
-    if (RELAY) rows.push(['C relay (no HTTP)', m(relayed, 'rps').toFixed(0), m(relayed, 'p50').toFixed(3), m(relayed, 'p99').toFixed(3), m(relayed, 'n').toFixed(0), m(relayed, 'agentUs').toFixed(1), m(relayed, 'agentUserUs').toFixed(1), m(relayed, 'serverUs').toFixed(1), m(relayed, 'clientUs').toFixed(1)]);
+    if (RELAY) rows.push([NODE_RELAY ? 'Node relay (no HTTP)' : 'C relay (no HTTP)', m(relayed, 'rps').toFixed(0), m(relayed, 'p50').toFixed(3), m(relayed, 'p99').toFixed(3), m(relayed, 'n').toFixed(0), m(relayed, 'agentUs').toFixed(1), m(relayed, 'agentUserUs').toFixed(1), m(relayed, 'serverUs').toFixed(1), m(relayed, 'clientUs').toFixed(1)]);
     console.log(`L7 proxy: ${CONNECTIONS} keep-alive connections, 1 request in flight each, ${ROUNDS} rounds of ${ROUND_MS} ms (medians)`);
     for (const r of rows) console.log(r.map((c, i) => (i === 0 ? c.padEnd(20) : c.padStart(14))).join(''));
     const out = {
@@ -189,6 +195,7 @@ async function main(): Promise<void> {
       // The C relay's rounds are interleaved with direct rounds of their own (after the agent's).
       ...(RELAY
         ? {
+            relay: NODE_RELAY ? 'node' : 'c',
             relay_rps: Math.round(m(relayed, 'rps')),
             relay_ratio: Number((m(relayed, 'rps') / m(plainForRelay, 'rps')).toFixed(3)),
             relay_cpu_us_per_req: Number(m(relayed, 'agentUs').toFixed(1)),
