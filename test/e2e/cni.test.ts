@@ -1,14 +1,13 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { EndpointJson } from '../../agent/api/index.js';
-import { EtcdCluster } from '../../agent/dev/etcd-cluster.js';
 import { Probe } from '../datapath/helpers/probe.js';
 import { sh } from '../datapath/helpers/sh.js';
 import { eventually } from './helpers/eventually.js';
-import { TestHost } from './helpers/host.js';
 import { DB_POLICY } from './helpers/policies.js';
+import { useSingleHost } from './helpers/single-host.js';
 
 const PLUGIN = join(import.meta.dirname, '..', '..', 'bin', 'ward-cni.js');
 
@@ -34,26 +33,10 @@ const json = (r: Run): Record<string, unknown> => JSON.parse(r.stdout) as Record
 // A real agent process in a host netns, a real etcd, the plugin spawned per call as podman
 // would; real TCP between the CNI-added endpoints, then a policy that denies one of them.
 describe('ward-cni: the CNI plugin against a real agent', () => {
-  let etcd: EtcdCluster | undefined;
-  let host: TestHost | undefined;
-  const probes: Probe[] = [];
-
-  beforeAll(async () => {
-    etcd = await EtcdCluster.start({ members: 1 });
-    host = new TestHost(etcd);
-    host.setup();
-    await host.startAgent();
-  });
-
-  afterAll(async () => {
-    for (const p of probes) p.stop();
-    await host?.agent?.stop(5000);
-    host?.destroy();
-    await etcd?.close();
-  });
+  const fx = useSingleHost();
 
   it('ADD (idempotent), CHECK, enforced TCP, DEL (idempotent), VERSION and errors', async () => {
-    const h = host!;
+    const h = fx.host;
     const conf = (extra: Record<string, unknown> = {}): string =>
       JSON.stringify({ cniVersion: '1.0.0', name: 'wardnet', type: 'ward-cni', apiSocket: h.socket, labels: { env: 'test' }, ...extra });
     const nsDb = `/run/netns/${h.addNetns('d')}`;
@@ -107,7 +90,7 @@ describe('ward-cni: the CNI plugin against a real agent', () => {
 
     // --- real TCP between CNI-added endpoints: allowed, then db accepts only web on 5432
     const [pDb, pWeb, pOther] = await Promise.all([Probe.start(nsDb.slice('/run/netns/'.length)), Probe.start(nsWeb.slice('/run/netns/'.length)), Probe.start(nsOther.slice('/run/netns/'.length))]);
-    probes.push(pDb, pWeb, pOther);
+    fx.probes.push(pDb, pWeb, pOther);
     await pDb.listenTcp(5432);
     expect(await eventually(() => pOther.tcp(dbIp, 5432), 5000)).toBe(true);
     expect(await pWeb.tcp(dbIp, 5432)).toBe(true);
