@@ -115,7 +115,10 @@ export class Agent implements ApiHandler {
       identityOf: (ip) => this.ipcache.lookup(ip)?.identity ?? ReservedIdentity.world,
       endpointIdentity: (name) => this.local.get(name)?.identity,
       // Once per egress-proxied connection; a host has few endpoints.
-      localEndpointAt: (ip) => [...this.local.values()].find((r) => r.ip === ip)?.name,
+      localEndpointAt: (ip) => {
+        for (const r of this.local.values()) if (r.ip === ip) return r.name;
+        return undefined;
+      },
       ...(opts.hostNetns !== undefined ? { hostNetns: opts.hostNetns } : {}),
       logger: opts.logger.child({ subsys: 'l7proxy' }),
     });

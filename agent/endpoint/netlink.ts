@@ -81,10 +81,10 @@ export async function linkExists(ifname: string, hostNetns?: string): Promise<bo
  */
 export async function enableForwarding(hostNetns?: string): Promise<void> {
   await inHost(hostNetns, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
-  for (const scope of ['all', 'default']) {
-    const key = `net.ipv4.conf.${scope}.rp_filter`;
-    if ((await inHost(hostNetns, 'sysctl', ['-n', key])).trim() === '1') await inHost(hostNetns, 'sysctl', ['-q', '-w', `${key}=2`]);
-  }
+  const keys = ['net.ipv4.conf.all.rp_filter', 'net.ipv4.conf.default.rp_filter'];
+  const values = (await inHost(hostNetns, 'sysctl', ['-n', ...keys])).trim().split('\n');
+  const strict = keys.filter((_, i) => values[i]?.trim() === '1');
+  if (strict.length > 0) await inHost(hostNetns, 'sysctl', ['-q', '-w', ...strict.map((k) => `${k}=2`)]);
 }
 
 /** Native routing: another node's endpoint CIDR via that node's address. Idempotent. */

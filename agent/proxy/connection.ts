@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { BodyFramer } from './body-framer.js';
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionContext, type ConnectionLimits, type Verdict } from './connection-context.js';
 import { judgeRequest, readsHeaders } from './decision.js';
-import { withDirectReads } from './direct-reads.js';
+import { fdOf, withDirectReads } from './direct-reads.js';
 import { parseRequestHead } from './http-head.js';
 import { deniedResponse, localResponse } from './local-response.js';
 import { ResponseFramer } from './response-framer.js';
@@ -19,11 +19,6 @@ interface Pending {
 
 const EMPTY = Buffer.alloc(0);
 
-/** The fd under a connected net.Socket, or -1 (Node keeps it in `_handle.fd`). */
-function fdOf(s: Socket): number {
-  const fd = (s as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
-  return typeof fd === 'number' ? fd : -1;
-}
 const UPGRADE_REFUSED = localResponse(501, 'upgrade and CONNECT are not supported\r\n', true);
 
 /**

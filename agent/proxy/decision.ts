@@ -66,7 +66,8 @@ export function readsHeaders(d: L7Decision): boolean {
   return r;
 }
 
-const secondDenials = new WeakMap<RequestVerdict, RequestVerdict>();
+// The second decision's denials, named, per combined decision.
+const secondDenials = new WeakMap<L7Decision, WeakMap<RequestVerdict, RequestVerdict>>();
 
 export function judgeRequest(d: L7Decision, req: HttpRequest): RequestVerdict {
   if (d.kind === 'both') {
@@ -74,8 +75,10 @@ export function judgeRequest(d: L7Decision, req: HttpRequest): RequestVerdict {
     if (!v.allowed) return v;
     const w = judgeRequest(d.second, req);
     if (w.allowed) return v;
-    let named = secondDenials.get(w);
-    if (named === undefined || named.reason !== `${d.secondLabel}: ${w.reason}`) secondDenials.set(w, (named = { allowed: false, reason: `${d.secondLabel}: ${w.reason}` }));
+    let names = secondDenials.get(d);
+    if (names === undefined) secondDenials.set(d, (names = new WeakMap()));
+    let named = names.get(w);
+    if (named === undefined) names.set(w, (named = { allowed: false, reason: `${d.secondLabel}: ${w.reason}` }));
     return named;
   }
   if (d.kind !== 'rules') {

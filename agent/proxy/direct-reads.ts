@@ -2,6 +2,13 @@ import { Socket, type OnReadOpts } from 'node:net';
 
 interface StreamHandle {
   readonly useUserBuffer?: unknown;
+  readonly fd?: unknown;
+}
+
+/** The fd under a connected net.Socket, or -1 (Node keeps it in `_handle.fd`). */
+export function fdOf(s: Socket): number {
+  const fd = (s as unknown as { _handle?: StreamHandle | null })._handle?.fd;
+  return typeof fd === 'number' ? fd : -1;
 }
 
 /**

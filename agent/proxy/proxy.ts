@@ -171,10 +171,12 @@ export class L7Proxy extends EventEmitter<{ request: [L7Event] }> {
     const localIdentity = this.policy.endpointIdentity(endpoint);
     const sourceIdentity = ingress ? srcId : (localIdentity ?? srcId);
     const destinationIdentity = ingress ? (localIdentity ?? dstId) : dstId;
-    // An egress connection to an endpoint of this host: `judged` = its upstream skips that
-    // endpoint's ingress policy in the datapath, which this proxy then applies.
+    // An egress connection to an endpoint of this host: `theirs` = its ingress decision at the
+    // last request; `judged` = the upstream skips that endpoint's ingress policy in the
+    // datapath, which this proxy then applies.
     const peerEndpoint = ingress ? undefined : this.policy.localEndpointAt?.(dst);
-    const peer = peerEndpoint !== undefined ? { endpoint: peerEndpoint, judged: false } : undefined;
+    const peer: { readonly endpoint: string; theirs: L7Decision | undefined; judged: boolean } | undefined =
+      peerEndpoint !== undefined ? { endpoint: peerEndpoint, theirs: undefined, judged: false } : undefined;
     const conn = new ProxyConnection(
       s,
       {
@@ -182,13 +184,14 @@ export class L7Proxy extends EventEmitter<{ request: [L7Event] }> {
           const own = this.policy.decide(endpoint, direction, remoteIdentity, dport);
           if (peer === undefined) return own;
           // A local destination whose ingress has HTTP rules for the source is judged here too.
-          const theirs = this.policy.decide(peer.endpoint, Direction.ingress, sourceIdentity, dport);
+          const theirs = (peer.theirs = this.policy.decide(peer.endpoint, Direction.ingress, sourceIdentity, dport));
           return theirs.kind === 'rules' || peer.judged ? bothDecisions(own, theirs, `ingress of ${peer.endpoint}`) : own;
         },
         connectUpstream: (onread) => {
           // Whose policy the datapath applies to the upstream: the destination's ingress, unless
           // this proxy judges it (a second proxy there would need the same tuple as this one).
-          if (peer !== undefined) peer.judged = this.policy.decide(peer.endpoint, Direction.ingress, sourceIdentity, dport).kind === 'rules';
+          // (An upstream is made to forward a request just judged: peer.theirs is current.)
+          if (peer !== undefined) peer.judged = peer.theirs?.kind === 'rules';
           const mark = ingress || peer?.judged === true ? MARK_FROM_PROXY_INGRESS : egressUpstreamMark(sourceIdentity);
           const { fd, transparent } = this.sockets.upstream({ mark, source: { address: src, port: sport }, destination: { address: dst, port: dport } });
           if (!transparent) this.counters.fromHost++;

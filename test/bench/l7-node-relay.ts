@@ -5,9 +5,9 @@
 // the agent's network namespace); prints READY when listening.
 import { createServer, Socket } from 'node:net';
 import { proxyUpstream, sendNow, transparentListen } from '../../bpf/index.js';
+import { fdOf } from '../../agent/proxy/direct-reads.js';
 
 const port = Number(process.argv[2]);
-const fdOf = (s: Socket): number => (s as unknown as { _handle: { fd: number } })._handle.fd;
 
 const server = createServer({ noDelay: true }, (client) => {
   const source = { address: client.remoteAddress!, port: client.remotePort! };
