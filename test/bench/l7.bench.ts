@@ -19,7 +19,7 @@ const CONNECTIONS = 8;
 const RELAY_ARG = process.argv.find((a) => a === '--relay' || a.startsWith('--relay='));
 const RELAY = RELAY_ARG !== undefined;
 const NODE_RELAY = RELAY_ARG === '--relay=node';
-/** The relay's command line (without the port) and how pgrep finds it. */
+/** The relay's command line, without the port. */
 const RELAY_CMD = NODE_RELAY
   ? [process.execPath, '--import', 'tsx', join(import.meta.dirname, 'l7-node-relay.ts')]
   : [join(import.meta.dirname, '..', '..', 'bpf', 'build', 'l7-relay')];
@@ -126,7 +126,7 @@ async function main(): Promise<void> {
     await host.wardOk(['policy', 'import', policyFile]);
     const curl = (url: string): string => spawnSync('nsenter', [`--net=/run/netns/${client.ns}`, 'curl', '-s', '-m', '3', '-o', '/dev/null', '-w', '%{http_code}', url], { encoding: 'utf8' }).stdout;
     if (!(await eventually(() => curl(`http://${web.ip}/denied`) === '403', 10_000, 50))) throw new Error('the L7 policy did not take effect');
-    // The process in the proxy's place: the agent, or the C relay once it took over.
+    // The process in the proxy's place: the agent, or the relay once it took over.
     let proxyPid = (): number | undefined => host.agent?.pid;
     const run = (ip: string, ms: number): Round => {
       const server = ip === web.ip ? procs[0] : procs[1];
@@ -138,17 +138,22 @@ async function main(): Promise<void> {
       const round = JSON.parse(r.stdout.trim().split('\n').pop()!) as Round;
       return { ...round, agentUs: (cpuUs(proxyPid()) - a0) / round.n, agentUserUs: (cpuUs(proxyPid(), true) - u0) / round.n, serverUs: (cpuUs(server?.pid) - s0) / round.n };
     };
+    /** ROUNDS rounds through whatever is in the proxy's place, each after a direct one. */
+    const interleaved = (): { plain: Round[]; via: Round[] } => {
+      const plain: Round[] = [];
+      const via: Round[] = [];
+      for (let i = 0; i < ROUNDS; i++) {
+        plain.push(run(direct.ip, ROUND_MS));
+        via.push(run(web.ip, ROUND_MS));
+      }
+      return { plain, via };
+    };
     run(web.ip, 500); // warm-up (JIT in proxy, server and client)
     run(direct.ip, 500);
-    const proxied: Round[] = [];
-    const plain: Round[] = [];
-    for (let i = 0; i < ROUNDS; i++) {
-      plain.push(run(direct.ip, ROUND_MS));
-      proxied.push(run(web.ip, ROUND_MS));
-    }
+    const { plain, via: proxied } = interleaved();
     const m = (rs: Round[], k: keyof Round): number => median(rs.map((r) => r[k] ?? 0));
-    const relayed: Round[] = [];
-    const plainForRelay: Round[] = [];
+    let relayed: Round[] = [];
+    let plainForRelay: Round[] = [];
     if (RELAY) {
       // The steering entries are pinned: with the agent stopped (its listeners closed), the
       // relay listening on the same port gets the steered connections.
@@ -159,20 +164,18 @@ async function main(): Promise<void> {
       const relay = spawn('nsenter', [`--net=/run/netns/${host.hostNs}`, ...RELAY_CMD, port], { stdio: ['ignore', 'pipe', 'inherit'] });
       procs.push(relay);
       await new Promise<void>((resolve) => relay.stdout.once('data', () => resolve()));
-      const relayPid = Number(spawnSync('pgrep', ['-f', `${RELAY_CMD.at(-1)!} ${port}$`], { encoding: 'utf8' }).stdout.trim().split('\n')[0]);
-      proxyPid = () => relayPid;
+      // nsenter execs the relay: same pid.
+      proxyPid = () => relay.pid;
       run(web.ip, 500);
-      for (let i = 0; i < ROUNDS; i++) {
-        plainForRelay.push(run(direct.ip, ROUND_MS));
-        relayed.push(run(web.ip, ROUND_MS));
-      }
+      ({ plain: plainForRelay, via: relayed } = interleaved());
     }
+    const row = (label: string, rs: Round[]): string[] => [label, m(rs, 'rps').toFixed(0), m(rs, 'p50').toFixed(3), m(rs, 'p99').toFixed(3), m(rs, 'n').toFixed(0), m(rs, 'agentUs').toFixed(1), m(rs, 'agentUserUs').toFixed(1), m(rs, 'serverUs').toFixed(1), m(rs, 'clientUs').toFixed(1)];
     const rows = [
       ['path', 'rps (median)', 'p50 ms', 'p99 ms', 'requests/round', 'proxy us/req', 'proxy user us', 'server us/req', 'client us/req'],
-      ['direct (no policy)', m(plain, 'rps').toFixed(0), m(plain, 'p50').toFixed(3), m(plain, 'p99').toFixed(3), m(plain, 'n').toFixed(0), m(plain, 'agentUs').toFixed(1), m(plain, 'agentUserUs').toFixed(1), m(plain, 'serverUs').toFixed(1), m(plain, 'clientUs').toFixed(1)],
-      ['through L7 proxy', m(proxied, 'rps').toFixed(0), m(proxied, 'p50').toFixed(3), m(proxied, 'p99').toFixed(3), m(proxied, 'n').toFixed(0), m(proxied, 'agentUs').toFixed(1), m(proxied, 'agentUserUs').toFixed(1), m(proxied, 'serverUs').toFixed(1), m(proxied, 'clientUs').toFixed(1)],
+      row('direct (no policy)', plain),
+      row('through L7 proxy', proxied),
     ];
-    if (RELAY) rows.push([NODE_RELAY ? 'Node relay (no HTTP)' : 'C relay (no HTTP)', m(relayed, 'rps').toFixed(0), m(relayed, 'p50').toFixed(3), m(relayed, 'p99').toFixed(3), m(relayed, 'n').toFixed(0), m(relayed, 'agentUs').toFixed(1), m(relayed, 'agentUserUs').toFixed(1), m(relayed, 'serverUs').toFixed(1), m(relayed, 'clientUs').toFixed(1)]);
+    if (RELAY) rows.push(row(NODE_RELAY ? 'Node relay (no HTTP)' : 'C relay (no HTTP)', relayed));
     console.log(`L7 proxy: ${CONNECTIONS} keep-alive connections, 1 request in flight each, ${ROUNDS} rounds of ${ROUND_MS} ms (medians)`);
     for (const r of rows) console.log(r.map((c, i) => (i === 0 ? c.padEnd(20) : c.padStart(14))).join(''));
     const out = {
@@ -192,7 +195,7 @@ async function main(): Promise<void> {
       client_cpu_us_per_req: Number(m(plain, 'clientUs').toFixed(1)),
       proxied_client_cpu_us_per_req: Number(m(proxied, 'clientUs').toFixed(1)),
       server_cpu_us_per_req: Number(m(proxied, 'serverUs').toFixed(1)),
-      // The C relay's rounds are interleaved with direct rounds of their own (after the agent's).
+      // The relay's rounds are interleaved with direct rounds of their own (after the agent's).
       ...(RELAY
         ? {
             relay: NODE_RELAY ? 'node' : 'c',
