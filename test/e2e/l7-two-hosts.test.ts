@@ -133,13 +133,10 @@ describe('L7 proxy across two hosts: the remote host sees the proxied client', (
     writeFileSync(webLog, '');
     const c = new KeepAliveClient(ns.client, fx.client, ep('web').ip, 80);
     clients.push(c);
-    c.send('/ok/ka');
-    const a = await c.next();
+    const a = await c.request('/ok/ka');
     expect(a).toMatchObject({ status: 200, body: 'hello GET /ok/ka\n' });
-    c.send('/no');
-    expect(await c.next()).toMatchObject({ status: 403, localPort: a.localPort });
-    c.send('/ok/ka2');
-    expect(await c.next()).toMatchObject({ status: 200, body: 'hello GET /ok/ka2\n', localPort: a.localPort });
+    expect(await c.request('/no')).toMatchObject({ status: 403, localPort: a.localPort });
+    expect(await c.request('/ok/ka2')).toMatchObject({ status: 200, body: 'hello GET /ok/ka2\n', localPort: a.localPort });
     c.send('END');
     expect(await c.next()).toEqual({ closed: true });
     expect(serverLog(webLog)).toEqual([`GET /ok/ka ${client.ip}:${a.localPort}`, `GET /ok/ka2 ${client.ip}:${a.localPort}`]);
@@ -173,13 +170,10 @@ describe('L7 proxy across two hosts: the remote host sees the proxied client', (
     writeFileSync(webLog, '');
     const c = new KeepAliveClient(ns.client, fx.client, w.ip, 80);
     clients.push(c);
-    c.send('/ok/k1');
-    const a = await c.next();
+    const a = await c.request('/ok/k1');
     expect(a).toMatchObject({ status: 200, body: 'hello GET /ok/k1\n' });
-    c.send('/ok/x-y');
-    expect(await c.next()).toMatchObject({ status: 403, localPort: a.localPort });
-    c.send('/ok/k2');
-    expect(await c.next()).toMatchObject({ status: 200, localPort: a.localPort });
+    expect(await c.request('/ok/x-y')).toMatchObject({ status: 403, localPort: a.localPort });
+    expect(await c.request('/ok/k2')).toMatchObject({ status: 200, localPort: a.localPort });
     c.send('END');
     expect(serverLog(webLog)).toEqual([`GET /ok/k1 ${client.ip}:${a.localPort}`, `GET /ok/k2 ${client.ip}:${a.localPort}`]);
 

@@ -150,13 +150,11 @@ describe('L7 HTTP policy through the in-agent transparent proxy', () => {
   it('a policy change applies to the next request on an open connection', async () => {
     const c = new KeepAliveClient(ns.client, fx.client, ip.web, 80);
     clients.push(c);
-    c.send('/admin');
-    const first = await c.next();
+    const first = await c.request('/admin');
     expect(first.status).toBe(403);
     await importPolicy('web-l7', l7Policy('/(public/.*|admin)'));
     expect(await eventually(() => curl([`http://${ip.web}/admin`])[0] === '200 1', 10_000, 50)).toBe(true);
-    c.send('/admin');
-    const second = await c.next();
+    const second = await c.request('/admin');
     expect(second).toMatchObject({ status: 200, body: 'hello GET /admin\n', localPort: first.localPort });
     // The proxy's upstream leaves with the client's own address and port: the server sees the client.
     expect(serverLog(logs.web).at(-1)).toBe(`GET /admin ${eps['client']!.ip}:${first.localPort}`);
@@ -174,8 +172,7 @@ describe('L7 HTTP policy through the in-agent transparent proxy', () => {
     // The server sees the client's address and port, not the host's.
     const c = new KeepAliveClient(ns.client, fx.client, ip.api, 80);
     clients.push(c);
-    c.send('/eg/peer');
-    const a = await c.next();
+    const a = await c.request('/eg/peer');
     expect(a.status).toBe(200);
     c.send('END');
     expect(serverLog(logs.api).at(-1)).toBe(`GET /eg/peer ${eps['client']!.ip}:${a.localPort}`);
@@ -189,15 +186,11 @@ describe('L7 HTTP policy through the in-agent transparent proxy', () => {
     writeFileSync(logs.api, '');
     const c = new KeepAliveClient(ns.client, fx.client, ip.api, 80);
     clients.push(c);
-    c.send('/eg/chain');
-    const a = await c.next();
+    const a = await c.request('/eg/chain');
     expect(a).toMatchObject({ status: 200, body: 'hello GET /eg/chain\n' });
-    c.send('/eg/no-way');
-    expect(await c.next()).toMatchObject({ status: 403, localPort: a.localPort });
-    c.send('/secret');
-    expect(await c.next()).toMatchObject({ status: 403, localPort: a.localPort });
-    c.send('/eg/again');
-    expect(await c.next()).toMatchObject({ status: 200, localPort: a.localPort });
+    expect(await c.request('/eg/no-way')).toMatchObject({ status: 403, localPort: a.localPort });
+    expect(await c.request('/secret')).toMatchObject({ status: 403, localPort: a.localPort });
+    expect(await c.request('/eg/again')).toMatchObject({ status: 200, localPort: a.localPort });
     c.send('END');
     expect(serverLog(logs.api)).toEqual([`GET /eg/chain ${eps['client']!.ip}:${a.localPort}`, `GET /eg/again ${eps['client']!.ip}:${a.localPort}`]);
     expect(await eventually(() => agentEvents().some((l) => l.includes('"path":"/eg/no-way"') && l.includes('"reason":"ingress of api: no HTTP rule matches"')), 5000, 50)).toBe(true);
@@ -289,8 +282,7 @@ describe('L7 HTTP policy through the in-agent transparent proxy', () => {
   it('agent restart while a keep-alive connection is idle: the connection ends cleanly, L7 policy works again after', async () => {
     const c = new KeepAliveClient(ns.client, fx.client, ip.web, 80);
     clients.push(c);
-    c.send('/public/before');
-    expect((await c.next()).status).toBe(200);
+    expect((await c.request('/public/before')).status).toBe(200);
     await host!.agent!.stop(10_000);
     // The proxy lives in the agent: its connections end with it (a FIN, not a hang).
     expect(await c.next()).toEqual({ closed: true });

@@ -102,6 +102,12 @@ export class KeepAliveClient {
     this.child.stdin!.write(`${path}\n`);
   }
 
+  /** One request on the connection and its answer. */
+  request(path: string): Promise<KeepAliveAnswer> {
+    this.send(path);
+    return this.next();
+  }
+
   async next(timeoutMs = 10_000): Promise<KeepAliveAnswer> {
     const deadline = Date.now() + timeoutMs;
     while (this.answers.length === 0) {
