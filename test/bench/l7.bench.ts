@@ -13,6 +13,7 @@ import type { EndpointJson } from '../../agent/api/index.js';
 import { EtcdCluster } from '../../agent/dev/etcd-cluster.js';
 import { eventually } from '../e2e/helpers/eventually.js';
 import { TestHost } from '../e2e/helpers/host.js';
+import { curlStatuses } from '../e2e/helpers/http-fixtures.js';
 import { l7Policy } from '../e2e/helpers/policies.js';
 
 const CONNECTIONS = 8;
@@ -121,11 +122,8 @@ async function main(): Promise<void> {
       procs.push(p);
       await new Promise<void>((resolve) => p.stdout.once('data', () => resolve()));
     }
-    const policyFile = join(host.dir, 'policy.yaml');
-    writeFileSync(policyFile, l7Policy('/(bench|health)'));
-    await host.wardOk(['policy', 'import', policyFile]);
-    const curl = (url: string): string => spawnSync('nsenter', [`--net=/run/netns/${client.ns}`, 'curl', '-s', '-m', '3', '-o', '/dev/null', '-w', '%{http_code}', url], { encoding: 'utf8' }).stdout;
-    if (!(await eventually(() => curl(`http://${web.ip}/denied`) === '403', 10_000, 50))) throw new Error('the L7 policy did not take effect');
+    await host.importPolicy('policy', l7Policy('/(bench|health)'));
+    if (!(await eventually(() => curlStatuses(client.ns, [`http://${web.ip}/denied`])[0] === '403 1', 10_000, 50))) throw new Error('the L7 policy did not take effect');
     // The process in the proxy's place: the agent, or the relay once it took over.
     let proxyPid = (): number | undefined => host.agent?.pid;
     const run = (ip: string, ms: number): Round => {

@@ -1,4 +1,4 @@
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +6,7 @@ import type { EndpointJson } from '../../agent/api/index.js';
 import { EtcdCluster } from '../../agent/dev/etcd-cluster.js';
 import { eventually } from './helpers/eventually.js';
 import { TestHost } from './helpers/host.js';
-import { KeepAliveClient, serverLog, startServer, writeFixtures } from './helpers/http-fixtures.js';
+import { curlBody, curlStatuses, KeepAliveClient, serverLog, startServer, writeFixtures } from './helpers/http-fixtures.js';
 import { l7Policy } from './helpers/policies.js';
 
 /** web accepts TCP 80 from client, L3/L4 only (no HTTP rules: web's ingress is not proxied). */
@@ -43,24 +43,10 @@ describe('L7 proxy across two hosts: the remote host sees the proxied client', (
   const h2 = (): TestHost => hosts[1]!;
   const ep = (name: 'client' | 'other' | 'web'): EndpointJson => eps[name]!;
 
-  // curl never throws here: a failed transfer shows as status 000 in the output.
-  const inNs = (netns: string, args: string[]): string => spawnSync('nsenter', [`--net=/run/netns/${netns}`, ...args], { encoding: 'utf8', timeout: 8000 }).stdout ?? '';
-  const curl = (from: string, urls: string[], extra: string[] = []): string[] =>
-    inNs(from, ['curl', '-s', '-m', '3', '-w', '%{http_code} %{num_connects}\\n', ...extra, ...urls.flatMap((u) => [u, '-o', '/dev/null'])]).trim().split('\n');
-  const curlBody = (from: string, url: string): string => inNs(from, ['curl', '-s', '-m', '3', url]);
   const web = (path: string): string => `http://${ep('web').ip}${path}`;
 
-  const importPolicy = async (name: string, text: string): Promise<void> => {
-    const f = join(h1().dir, `${name}.yaml`);
-    writeFileSync(f, text);
-    await h1().wardOk(['policy', 'import', f]); // cluster-wide: host 2 gets it from etcd
-  };
-  // Request decisions an agent logged (its 'l7 request' events, debug level in tests).
-  const l7Events = (h: TestHost): Record<string, unknown>[] =>
-    readFileSync(h.logFile, 'utf8')
-      .split('\n')
-      .filter((l) => l.includes('"l7 request"'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  // cluster-wide: host 2 gets it from etcd
+  const importPolicy = (name: string, text: string): Promise<void> => h1().importPolicy(name, text);
   const escaped = (ip: string): string => ip.replaceAll('.', '\\.');
 
   beforeAll(async () => {
@@ -99,14 +85,14 @@ describe('L7 proxy across two hosts: the remote host sees the proxied client', (
     const [client, other, w] = [ep('client'), ep('other'), ep('web')];
     expect(await eventually(() => h1().ipcacheIdentity(w.ip) === w.identity && h2().ipcacheIdentity(client.ip) === client.identity && h2().ipcacheIdentity(other.ip) === other.identity, 10_000)).toBe(true);
     // No policy yet: routed across hosts, plain TCP, the server sees the client's address.
-    expect(await eventually(() => curl(ns.client, [web('/plain')])[0] === '200 1', 10_000, 100)).toBe(true);
-    expect(curl(ns.other, [web('/plain')])).toEqual(['200 1']);
+    expect(await eventually(() => curlStatuses(ns.client, [web('/plain')])[0] === '200 1', 10_000, 100)).toBe(true);
+    expect(curlStatuses(ns.other, [web('/plain')])).toEqual(['200 1']);
     expect(serverLog(webLog).at(-2)).toMatch(new RegExp(`^GET /plain ${escaped(client.ip)}:\\d+$`));
 
     // Host 2 enforces "web from app=client" (imported on host 1) by the sender's identity.
     await importPolicy('web-from-client', WEB_FROM_CLIENT);
-    expect(await eventually(() => curl(ns.other, [web('/other')], ['-m', '1'])[0] === '000 0', 10_000, 100)).toBe(true);
-    expect(curl(ns.client, [web('/plain2')])).toEqual(['200 1']);
+    expect(await eventually(() => curlStatuses(ns.other, [web('/other')], ['-m', '1'])[0] === '000 0', 10_000, 100)).toBe(true);
+    expect(curlStatuses(ns.client, [web('/plain2')])).toEqual(['200 1']);
   });
 
   it('client egress L7 on host 1: denied requests get 403 there, allowed ones reach web on host 2 from the client\'s own IP', async () => {
@@ -114,18 +100,18 @@ describe('L7 proxy across two hosts: the remote host sees the proxied client', (
     // client may send to web on TCP 80 only GET /ok/... (client's egress is proxied on its own host).
     await importPolicy('client-egress-l7', l7Policy('/ok/.*', { name: 'client-egress-l7', app: 'client', peer: 'web', direction: 'egress' }));
     // Applied once a denied path answers 403 (host 1's egress proxy, not the server).
-    expect(await eventually(() => curl(ns.client, [web('/no')])[0] === '403 1', 15_000, 100)).toBe(true);
+    expect(await eventually(() => curlStatuses(ns.client, [web('/no')])[0] === '403 1', 15_000, 100)).toBe(true);
     writeFileSync(webLog, '');
     // Through the proxy, across hosts, admitted by host 2's "from app=client" rule.
     expect(curlBody(ns.client, web('/ok/1'))).toBe('hello GET /ok/1\n');
     expect(curlBody(ns.client, web('/no'))).toBe('Access denied\r\n');
-    expect(curl(ns.client, [web('/ok/2'), web('/no'), web('/ok/3')])).toEqual(['200 1', '403 0', '200 0']);
+    expect(curlStatuses(ns.client, [web('/ok/2'), web('/no'), web('/ok/3')])).toEqual(['200 1', '403 0', '200 0']);
     const seen = serverLog(webLog);
     expect(seen.map((l) => l.split(' ').slice(0, 2).join(' '))).toEqual(['GET /ok/1', 'GET /ok/2', 'GET /ok/3']);
     for (const l of seen) expect(l).toMatch(new RegExp(` ${escaped(client.ip)}:\\d+$`)); // the client, not host 1 (10.95.0.1)
     // The decisions were host 1's (client's egress); host 2 has no proxy on the way yet.
-    expect(await eventually(() => l7Events(h1()).some((e) => e['direction'] === 'egress' && e['verdict'] === 'denied' && e['path'] === '/no'), 5000, 50)).toBe(true);
-    expect(l7Events(h2())).toEqual([]);
+    expect(await eventually(() => h1().l7Events().some((e) => e['direction'] === 'egress' && e['verdict'] === 'denied' && e['path'] === '/no'), 5000, 50)).toBe(true);
+    expect(h2().l7Events()).toEqual([]);
   });
 
   it('keep-alive across hosts: one connection, mixed verdicts, the remote server sees the client\'s address and port', async () => {
@@ -149,22 +135,22 @@ describe('L7 proxy across two hosts: the remote host sees the proxied client', (
     await importPolicy('web-l7', l7Policy('/ok/[0-9a-z]*'));
     await h1().wardOk(['policy', 'delete', 'web-from-client']);
     // /ok/x-y passes client's egress (/ok/.*) and is denied by web's ingress proxy on host 2.
-    expect(await eventually(() => curl(ns.client, [web('/ok/x-y')])[0] === '403 1', 15_000, 100)).toBe(true);
+    expect(await eventually(() => curlStatuses(ns.client, [web('/ok/x-y')])[0] === '403 1', 15_000, 100)).toBe(true);
     writeFileSync(webLog, '');
     expect(curlBody(ns.client, web('/ok/abc'))).toBe('hello GET /ok/abc\n');
     expect(curlBody(ns.client, web('/ok/x-y'))).toBe('Access denied\r\n');
-    expect(curl(ns.client, [web('/ok/d'), web('/ok/x-y'), web('/no'), web('/ok/e')])).toEqual(['200 1', '403 0', '403 0', '200 0']);
+    expect(curlStatuses(ns.client, [web('/ok/d'), web('/ok/x-y'), web('/no'), web('/ok/e')])).toEqual(['200 1', '403 0', '403 0', '200 0']);
     const seen = serverLog(webLog);
     expect(seen.map((l) => l.split(' ')[1])).toEqual(['/ok/abc', '/ok/d', '/ok/e']);
     for (const l of seen) expect(l).toMatch(new RegExp(` ${escaped(client.ip)}:\\d+$`));
     // Host 2's proxy judged /ok/x-y as coming from the client (its identity and address).
-    const denied = (): Record<string, unknown> | undefined => l7Events(h2()).find((e) => e['direction'] === 'ingress' && e['verdict'] === 'denied' && e['path'] === '/ok/x-y');
+    const denied = (): Record<string, unknown> | undefined => h2().l7Events().find((e) => e['direction'] === 'ingress' && e['verdict'] === 'denied' && e['path'] === '/ok/x-y');
     expect(await eventually(() => denied() !== undefined, 5000, 50)).toBe(true);
     expect(denied()).toMatchObject({ endpoint: 'web', sourceIdentity: client.identity, destinationIdentity: w.identity, destination: `${w.ip}:80` });
     expect(denied()!['source']).toMatch(new RegExp(`^${escaped(client.ip)}:\\d+$`));
     // ...after host 1's proxy had allowed it; /no never left host 1.
-    expect(l7Events(h1()).some((e) => e['direction'] === 'egress' && e['verdict'] === 'allowed' && e['path'] === '/ok/x-y')).toBe(true);
-    expect(l7Events(h2()).some((e) => e['path'] === '/no')).toBe(false);
+    expect(h1().l7Events().some((e) => e['direction'] === 'egress' && e['verdict'] === 'allowed' && e['path'] === '/ok/x-y')).toBe(true);
+    expect(h2().l7Events().some((e) => e['path'] === '/no')).toBe(false);
 
     // Keep-alive through both proxies: same connection, the server still sees the client's port.
     writeFileSync(webLog, '');
@@ -180,7 +166,7 @@ describe('L7 proxy across two hosts: the remote host sees the proxied client', (
     // Without policies, everything goes through again.
     await h1().wardOk(['policy', 'delete', 'web-l7']);
     await h1().wardOk(['policy', 'delete', 'client-egress-l7']);
-    expect(await eventually(() => curl(ns.client, [web('/no')])[0] === '200 1' && curl(ns.client, [web('/ok/x-y')])[0] === '200 1', 15_000, 100)).toBe(true);
-    expect(curl(ns.other, [web('/plain')])).toEqual(['200 1']);
+    expect(await eventually(() => curlStatuses(ns.client, [web('/no')])[0] === '200 1' && curlStatuses(ns.client, [web('/ok/x-y')])[0] === '200 1', 15_000, 100)).toBe(true);
+    expect(curlStatuses(ns.other, [web('/plain')])).toEqual(['200 1']);
   });
 });

@@ -1,4 +1,4 @@
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ import { metricSample } from './helpers/metrics.js';
 import { startMonitor } from './helpers/monitor-process.js';
 import { l7Policy } from './helpers/policies.js';
 import { TestHost, type CliResult } from './helpers/host.js';
-import { KeepAliveClient, serverLog, startServer, writeFixtures } from './helpers/http-fixtures.js';
+import { curlBody, curlStatuses, KeepAliveClient, serverLog, startServer, writeFixtures } from './helpers/http-fixtures.js';
 
 
 
@@ -50,11 +50,8 @@ describe('L7 HTTP policy through the in-agent transparent proxy', () => {
   let fx = { server: '', client: '' };
   let logs = { web: '', api: '' };
 
-  // curl never throws here: a failed transfer shows as status 000 in the output.
-  const inClient = (args: string[]): string => spawnSync('nsenter', [`--net=/run/netns/${ns.client}`, ...args], { encoding: 'utf8', timeout: 8000 }).stdout ?? '';
-  const curl = (urls: string[], extra: string[] = []): string[] =>
-    inClient(['curl', '-s', '-m', '3', '-w', '%{http_code} %{num_connects}\\n', ...extra, ...urls.flatMap((u) => [u, '-o', '/dev/null'])]).trim().split('\n');
-  const curlBody = (url: string, extra: string[] = []): string => inClient(['curl', '-s', '-m', '3', ...extra, url]);
+  const curl = (urls: string[], extra: string[] = []): string[] => curlStatuses(ns.client, urls, extra);
+  const body = (url: string): string => curlBody(ns.client, url);
 
   beforeAll(async () => {
     etcd = await EtcdCluster.start({ members: 1 });
@@ -93,28 +90,19 @@ describe('L7 HTTP policy through the in-agent transparent proxy', () => {
     await etcd?.close();
   });
 
-  // Request decisions the agent logged (its 'l7 request' events, debug level in tests).
-  const agentEvents = (): string[] => readFileSync(host!.logFile, 'utf8').split('\n').filter((l) => l.includes('"l7 request"'));
-
-  const importPolicy = async (name: string, text: string): Promise<void> => {
-    const f = join(host!.dir, `${name}.yaml`);
-    writeFileSync(f, text);
-    await host!.wardOk(['policy', 'import', f]);
-  };
-
   it('ingress rules: allowed requests reach the server, denied ones get 403 and never arrive', async () => {
     expect(curl([`http://${ip.web}/public/x`])).toEqual(['200 1']); // no policy yet: plain L4
-    await importPolicy('web-l7', l7Policy('/public/.*'));
+    await host!.importPolicy('web-l7', l7Policy('/public/.*'));
     // Applied once a denied path answers 403 (the proxy, not the server).
     expect(await eventually(() => curl([`http://${ip.web}/private`])[0] === '403 1', 10_000, 50)).toBe(true);
     writeFileSync(logs.web, '');
-    expect(curlBody(`http://${ip.web}/public/a`)).toBe('hello GET /public/a\n');
-    expect(curlBody(`http://${ip.web}/private`)).toBe('Access denied\r\n');
+    expect(body(`http://${ip.web}/public/a`)).toBe('hello GET /public/a\n');
+    expect(body(`http://${ip.web}/private`)).toBe('Access denied\r\n');
     expect(curl([`http://${ip.web}/public/b`], ['-X', 'POST'])).toEqual(['403 1']);
     expect(curl([`http://${ip.web}/public/c?q=1`])).toEqual(['200 1']);
     expect(serverLog(logs.web).map((l) => l.split(' ').slice(0, 2).join(' '))).toEqual(['GET /public/a', 'GET /public/c?q=1']);
     // Every decision is an event in the agent's log (debug level in tests).
-    expect(await eventually(() => agentEvents().some((l) => l.includes('"verdict":"denied"') && l.includes('"path":"/private"') && l.includes('"direction":"ingress"')), 5000, 50)).toBe(true);
+    expect(await eventually(() => host!.l7Events().some((e) => e['verdict'] === 'denied' && e['path'] === '/private' && e['direction'] === 'ingress'), 5000, 50)).toBe(true);
   });
 
   it('keep-alive connection with mixed allowed and denied requests', async () => {
@@ -152,7 +140,7 @@ describe('L7 HTTP policy through the in-agent transparent proxy', () => {
     clients.push(c);
     const first = await c.request('/admin');
     expect(first.status).toBe(403);
-    await importPolicy('web-l7', l7Policy('/(public/.*|admin)'));
+    await host!.importPolicy('web-l7', l7Policy('/(public/.*|admin)'));
     expect(await eventually(() => curl([`http://${ip.web}/admin`])[0] === '200 1', 10_000, 50)).toBe(true);
     const second = await c.request('/admin');
     expect(second).toMatchObject({ status: 200, body: 'hello GET /admin\n', localPort: first.localPort });
@@ -162,13 +150,13 @@ describe('L7 HTTP policy through the in-agent transparent proxy', () => {
   });
 
   it('egress rules on the client side', async () => {
-    await importPolicy('client-egress', EGRESS_POLICY);
+    await host!.importPolicy('client-egress', EGRESS_POLICY);
     expect(await eventually(() => curl([`http://${ip.api}/other`])[0] === '403 1', 10_000, 50)).toBe(true);
     writeFileSync(logs.api, '');
-    expect(curlBody(`http://${ip.api}/eg/1`)).toBe('hello GET /eg/1\n');
+    expect(body(`http://${ip.api}/eg/1`)).toBe('hello GET /eg/1\n');
     expect(curl([`http://${ip.api}/eg/2`, `http://${ip.api}/secret`, `http://${ip.api}/eg/3`])).toEqual(['200 1', '403 0', '200 0']);
     expect(serverLog(logs.api).map((l) => l.split(' ')[1])).toEqual(['/eg/1', '/eg/2', '/eg/3']);
-    expect(await eventually(() => agentEvents().some((l) => l.includes('"direction":"egress"') && l.includes('"verdict":"denied"') && l.includes('"path":"/secret"')), 5000, 50)).toBe(true);
+    expect(await eventually(() => host!.l7Events().some((e) => e['direction'] === 'egress' && e['verdict'] === 'denied' && e['path'] === '/secret'), 5000, 50)).toBe(true);
     // The server sees the client's address and port, not the host's.
     const c = new KeepAliveClient(ns.client, fx.client, ip.api, 80);
     clients.push(c);
@@ -180,7 +168,7 @@ describe('L7 HTTP policy through the in-agent transparent proxy', () => {
 
   it('egress rules towards a local endpoint with ingress rules: one proxy applies both, the server sees the client', async () => {
     // api accepts from client only GET on /eg/ plus letters and digits.
-    await importPolicy('api-l7', l7Policy('/eg/[0-9a-z]*', { name: 'api-l7', app: 'api' }));
+    await host!.importPolicy('api-l7', l7Policy('/eg/[0-9a-z]*', { name: 'api-l7', app: 'api' }));
     // The client's egress rules allow /eg/no-way, api's ingress rules do not.
     expect(await eventually(() => curl([`http://${ip.api}/eg/no-way`])[0] === '403 1', 10_000, 50)).toBe(true);
     writeFileSync(logs.api, '');
@@ -193,7 +181,7 @@ describe('L7 HTTP policy through the in-agent transparent proxy', () => {
     expect(await c.request('/eg/again')).toMatchObject({ status: 200, localPort: a.localPort });
     c.send('END');
     expect(serverLog(logs.api)).toEqual([`GET /eg/chain ${eps['client']!.ip}:${a.localPort}`, `GET /eg/again ${eps['client']!.ip}:${a.localPort}`]);
-    expect(await eventually(() => agentEvents().some((l) => l.includes('"path":"/eg/no-way"') && l.includes('"reason":"ingress of api: no HTTP rule matches"')), 5000, 50)).toBe(true);
+    expect(await eventually(() => host!.l7Events().some((e) => e['path'] === '/eg/no-way' && e['reason'] === 'ingress of api: no HTTP rule matches'), 5000, 50)).toBe(true);
     await host!.wardOk(['policy', 'delete', 'api-l7']);
     expect(await eventually(() => curl([`http://${ip.api}/eg/no-way`])[0] === '200 1', 10_000, 50)).toBe(true);
   });

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StatusJson } from '../../../agent/api/index.js';
 import type { EtcdCluster } from '../../../agent/dev/etcd-cluster.js';
@@ -117,6 +117,21 @@ export class TestHost {
 
   ward(argv: readonly string[]): Promise<CliResult> {
     return runWard(argv, { WARD_API_SOCKET: this.socket, WARD_ETCD_ENDPOINTS: this.etcd.endpoints.join(','), WARD_ETCD_ROOT: this.root });
+  }
+
+  /** Writes a policy file into this host's dir and imports it (`ward policy import`). */
+  async importPolicy(name: string, text: string): Promise<void> {
+    const f = join(this.dir, `${name}.yaml`);
+    writeFileSync(f, text);
+    await this.wardOk(['policy', 'import', f]);
+  }
+
+  /** The L7 request decisions the agent logged ('l7 request', debug level in tests). */
+  l7Events(): Record<string, unknown>[] {
+    return readFileSync(this.logFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"l7 request"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   }
 
   async wardOk(argv: readonly string[]): Promise<string> {

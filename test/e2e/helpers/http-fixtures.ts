@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -60,6 +60,21 @@ export function writeFixtures(dir: string): { server: string; client: string } {
   writeFileSync(server, SERVER);
   writeFileSync(client, CLIENT);
   return { server, client };
+}
+
+/** A command in a netns; its stdout ('' when it fails: curl shows a failed transfer as status 000). */
+function inNetns(netns: string, args: readonly string[]): string {
+  return spawnSync('nsenter', [`--net=/run/netns/${netns}`, ...args], { encoding: 'utf8', timeout: 8000 }).stdout ?? '';
+}
+
+/** curl from a netns, all urls over one connection when it can: "STATUS NUM_CONNECTS" per url. */
+export function curlStatuses(netns: string, urls: readonly string[], extra: readonly string[] = []): string[] {
+  return inNetns(netns, ['curl', '-s', '-m', '3', '-w', '%{http_code} %{num_connects}\\n', ...extra, ...urls.flatMap((u) => [u, '-o', '/dev/null'])]).trim().split('\n');
+}
+
+/** curl from a netns: the body. */
+export function curlBody(netns: string, url: string, extra: readonly string[] = []): string {
+  return inNetns(netns, ['curl', '-s', '-m', '3', ...extra, url]);
 }
 
 export function startServer(netns: string, script: string, log: string, port: number): ChildProcess {
