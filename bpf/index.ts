@@ -27,6 +27,6 @@ export type { DatapathOptions } from './datapath.js';
 export type { Counter, DatapathPort, EndpointAttachSpec } from './api.js';
 export { FakeDatapath } from './fake-datapath.js';
 export { ebpf, MapType, MapFlags, UpdateFlags } from './napi/index.js';
-export type { EbpfNapi, TcTarget } from './napi/index.js';
+export type { EbpfNapi, HttpFraming, HttpParseResult, HttpRequestHeadNative, HttpResponseHeadNative, HttpRelayLimits, HttpRelayNative, HttpRelayOptions, HttpRelayStats, TcTarget } from './napi/index.js';
 export { DEFAULT_PIN_ROOT, repoRoot } from './paths.js';
-export { proxyUpstream, sendNow, transparentListen } from './socket.js';
+export { frameHttpBody, httpRelay, parseHttpRequest, parseHttpResponse, proxyUpstream, sendNow, transparentListen } from './socket.js';

@@ -1,5 +1,5 @@
 import { native } from './errors.js';
-import { ebpf, type ProxyUpstreamSpec } from './napi/index.js';
+import { ebpf, type HttpParseResult, type HttpRelayNative, type HttpRelayOptions, type HttpRequestHeadNative, type HttpResponseHeadNative, type ProxyUpstreamSpec } from './napi/index.js';
 
 /**
  * A listening TCP socket with IP_TRANSPARENT (for the L7 proxy), returned as an fd that Node
@@ -28,4 +28,28 @@ export function proxyUpstream(opts: ProxyUpstreamSpec): { fd: number; transparen
  */
 export function sendNow(fd: number, bytes: Uint8Array, start: number, end: number): number {
   return ebpf().sendNow(fd, bytes, start, end);
+}
+
+/**
+ * The L7 proxy's native data path (bpf/napi/src/http-relay.cc): accepts on the listeners it is
+ * given, frames HTTP/1.x, forwards allowed requests over upstreams it makes like
+ * `proxyUpstream`, answers the others itself, and asks `decide` once per request head.
+ */
+export function httpRelay(opts: HttpRelayOptions): HttpRelayNative {
+  return native(() => new (ebpf().HttpRelay)(opts));
+}
+
+/** The relay's HTTP/1.x request parser (strict: anything ambiguous is an error), for tests and tools. */
+export function parseHttpRequest(bytes: Uint8Array, withHeaders = true): HttpParseResult<HttpRequestHeadNative> {
+  return ebpf().httpParseRequest(bytes, withHeaders);
+}
+
+/** The relay's response parser; `framing` is given for a request of `requestMethod`. */
+export function parseHttpResponse(bytes: Uint8Array, requestMethod = 'GET'): HttpParseResult<HttpResponseHeadNative> {
+  return ebpf().httpParseResponse(bytes, requestMethod);
+}
+
+/** Feeds `chunks` in turn to the relay's body framer; one step per chunk. */
+export function frameHttpBody(kind: 'length' | 'chunked', length: number, chunks: Uint8Array[]): { consumed: number; done: boolean; error?: string }[] {
+  return ebpf().httpFrameBody(kind, length, chunks);
 }

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { proxyUpstream, sendNow, transparentListen } from '../../bpf/index.js';
+import { httpRelay, transparentListen } from '../../bpf/index.js';
 import { Direction, Protocol } from '../../bpf/policy-map/types.js';
 import type { DesiredEntry, FlushResult, PolicyEngine } from '../calc/index.js';
 import { l7Decision, L7Proxy, MARK_PROXY_ANSWER, MARK_TO_PROXY, ProxyPortAllocator, type L7Decision, type L7Event, type L7Metrics, type ListenerSpec, type ProxySockets } from '../proxy/index.js';
@@ -45,10 +45,10 @@ export class L7Service {
   constructor(private readonly deps: L7Deps) {
     this.log = deps.logger;
     const netns = deps.hostNetns;
+    const inNetns = netns !== undefined ? { netns } : {};
     const sockets: ProxySockets = deps.sockets ?? {
-      listen: (port) => transparentListen({ address: '127.0.0.1', port, mark: MARK_PROXY_ANSWER, ...(netns !== undefined ? { netns } : {}) }),
-      upstream: (spec) => proxyUpstream({ ...spec, ...(netns !== undefined ? { netns } : {}) }),
-      send: sendNow,
+      listen: (port) => transparentListen({ address: '127.0.0.1', port, mark: MARK_PROXY_ANSWER, ...inNetns }),
+      relay: (opts) => httpRelay({ ...opts, ...inNetns }),
     };
     this.proxy = new L7Proxy(
       {
@@ -95,6 +95,7 @@ export class L7Service {
       this.endpoints.set(name, { entries: undefined, decisions: new Map(), listeners: [...listeners.values()] });
     }
     for (const name of res.removedEndpoints) this.endpoints.delete(name);
+    if (touched.length > 0 || res.removedEndpoints.length > 0) this.proxy.invalidate();
     for (const [name, ep] of this.endpoints) if (ep.listeners.length === 0 && engine.endpoint(name) === undefined) this.endpoints.delete(name);
     const specs = [...this.endpoints.values()].flatMap((e) => e.listeners);
     try {

@@ -1,82 +1,17 @@
 import { EventEmitter } from 'node:events';
-import { createServer, Socket, type Server } from 'node:net';
+import type { HttpRelayNative, HttpRelayOptions } from '../../bpf/index.js';
 import { Direction } from '../../bpf/policy-map/types.js';
-import { ProxyConnection, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits, type RequestDecision } from './connection.js';
-import { bothDecisions, type L7Decision } from './decision.js';
+import { ConnectionPolicy } from './connection-policy.js';
+import { judgeRequest, readsHeaders } from './decision.js';
 import { ProxyError } from './errors.js';
-import { egressUpstreamMark, MARK_FROM_PROXY_INGRESS } from './marks.js';
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits, type L7Event, type L7Metrics, type L7PolicySource, type ListenerSpec, type Verdict } from './types.js';
 
-/** The policy view the proxy asks, per request (so rule changes apply to the next request). */
-export interface L7PolicySource {
-  decide(endpoint: string, direction: Direction, remoteIdentity: number, port: number): L7Decision;
-  /** Security identity of an IPv4 address (the agent's ipcache; world when unknown). */
-  identityOf(ip: string): number;
-  /** Identity of a local endpoint (the source of its egress traffic). */
-  endpointIdentity(endpoint: string): number | undefined;
-  /** The local endpoint with this IPv4 address, if any (an egress proxy's destination on this host). */
-  localEndpointAt?(ip: string): string | undefined;
-}
-
-/** Where an upstream connection leaves from and goes to. */
-export interface UpstreamSpec {
-  readonly mark: number;
-  /** The proxied client's own address and port: the destination sees the client, not the host. */
-  readonly source: { readonly address: string; readonly port: number };
-  readonly destination: { readonly address: string; readonly port: number };
-}
-
-/** Where listeners and upstream sockets come from (the host netns in the agent; plain sockets in unit tests). */
+/** Where the proxy's listeners and its data path come from (the addon in the agent). */
 export interface ProxySockets {
   /** A listening IP_TRANSPARENT socket fd on 127.0.0.1:port (its accepted connections carry MARK_PROXY_ANSWER). */
   listen(port: number): number;
-  /** A socket fd carrying `mark`, bound to `source` (IP_TRANSPARENT), its connect to `destination` started. */
-  upstream(spec: UpstreamSpec): { fd: number; transparent: boolean };
-  /** A direct non-blocking send on a connected fd (see ConnectionContext.send); optional. */
-  readonly send?: (fd: number, bytes: Uint8Array, start: number, end: number) => number;
-}
-
-export interface ListenerSpec {
-  readonly proxyPort: number;
-  readonly endpoint: string;
-  readonly direction: Direction;
-}
-
-/** One request decision for `ward monitor`. */
-export interface L7Event extends RequestDecision {
-  readonly timeMs: number;
-  readonly endpoint: string;
-  readonly direction: 'ingress' | 'egress';
-  readonly sourceIdentity: number;
-  readonly destinationIdentity: number;
-  readonly source: string;
-  readonly destination: string;
-}
-
-export interface VerdictCounts {
-  readonly allowed: number;
-  readonly denied: number;
-  readonly invalid: number;
-}
-
-export interface L7Metrics {
-  readonly listeners: number;
-  readonly connections: number;
-  readonly activeConnections: number;
-  /** Request decisions, all directions. */
-  readonly requests: VerdictCounts;
-  /** The same, split by the direction of the listener that judged them. */
-  readonly requestsByDirection: { readonly ingress: VerdictCounts; readonly egress: VerdictCounts };
-  readonly upstreamErrors: number;
-  /** Upstreams that left from the host's address (the client's 4-tuple was taken here). */
-  readonly upstreamsFromHost: number;
-  /** Connections closed at once because their listener had maxConnectionsPerListener open. */
-  readonly refusedConnections: number;
-}
-
-interface Listener {
-  readonly spec: ListenerSpec;
-  readonly server: Server;
-  readonly conns: Set<ProxyConnection>;
+  /** The native data path (bpf/napi/src/http-relay.cc). */
+  relay(opts: HttpRelayOptions): HttpRelayNative;
 }
 
 interface Log {
@@ -85,14 +20,38 @@ interface Log {
   debug(o: object, msg: string): void;
 }
 
+interface Listener {
+  readonly spec: ListenerSpec;
+  readonly id: number;
+}
+
+// decide()'s answers to the relay (bpf/napi/src/http-relay.h).
+const DENY = -1;
+const NEED_HEADERS = -2;
+const DENY_CACHEABLE = -3;
+/** Added to an allowed answer whose verdict holds for the same method, path and host until invalidate(). */
+const CACHEABLE = 2 ** 32;
+const NO_HEADERS: readonly (readonly [string, string])[] = [];
+
+function headerPairs(flat: readonly string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
+  return out;
+}
+
 /**
  * The in-agent HTTP proxy: one transparent listener per (endpoint, direction, port) proxy port.
  * The datapath steers new connections to it with bpf_sk_assign; the accepted socket's local
- * address is the original destination. Emits 'request' (L7Event) for every decision.
+ * address is the original destination. The relay (bpf/napi/src/http-relay.cc) does the sockets
+ * and the HTTP framing natively; this class answers its one question per request head from the
+ * current policy, and keeps listeners, events and metrics. Emits 'request' (L7Event) for every
+ * decision while someone listens.
  */
 export class L7Proxy extends EventEmitter<{ request: [L7Event] }> {
-  private readonly servers = new Map<number, Listener>();
-  private readonly counters = { connections: 0, upstreamErrors: 0, refused: 0, fromHost: 0 };
+  private readonly relay: HttpRelayNative;
+  private readonly ports = new Map<number, Listener>();
+  private readonly byId = new Map<number, Listener>();
+  private readonly conns = new Map<number, ConnectionPolicy>();
   private readonly verdicts = { ingress: { allowed: 0, denied: 0, invalid: 0 }, egress: { allowed: 0, denied: 0, invalid: 0 } };
   private closed = false;
 
@@ -100,9 +59,34 @@ export class L7Proxy extends EventEmitter<{ request: [L7Event] }> {
     private readonly policy: L7PolicySource,
     private readonly sockets: ProxySockets,
     private readonly log: Log,
-    private readonly limits: ConnectionLimits = DEFAULT_CONNECTION_LIMITS,
+    limits: ConnectionLimits = DEFAULT_CONNECTION_LIMITS,
   ) {
     super();
+    const { maxHeadBytes, maxHeaders, headTimeoutMs, idleTimeoutMs, upstreamTimeoutMs, maxPipeline, maxConnectionsPerListener } = limits;
+    this.relay = sockets.relay({
+      limits: { maxHeadBytes, maxHeaders, headTimeoutMs, idleTimeoutMs, upstreamTimeoutMs, maxPipeline, maxConnectionsPerListener },
+      onAccept: (listener, conn, src, sport, dst, dport) => this.accept(listener, conn, { src, sport, dst, dport }),
+      decide: (conn, method, path, host, headers, needsUpstream) => {
+        try {
+          return this.decide(conn, method, path, host, headers, needsUpstream);
+        } catch (err) {
+          // Fail closed: a request that could not be judged never passes.
+          this.log.warn({ err: err instanceof Error ? err.message : String(err), method, path }, 'L7 decision failed; request denied');
+          return DENY;
+        }
+      },
+      onInvalid: (conn, status, reason, method, path, host) => this.record(conn, 'invalid', method, path, host, status, reason),
+      onClose: (conn) => this.conns.delete(conn),
+      onError: (conn, message) => this.log.debug({ endpoint: this.conns.get(conn)?.addresses.dst, err: message }, 'proxy connection error'),
+    });
+    // Decisions come from the relay's cache only while no one wants their events.
+    const untyped = this as EventEmitter;
+    untyped.on('newListener', (event: string | symbol) => {
+      if (event === 'request') this.relay.watch(true);
+    });
+    untyped.on('removeListener', (event: string | symbol) => {
+      if (event === 'request') this.relay.watch(this.listenerCount('request') > 0);
+    });
   }
 
   /** Opens listeners for new specs and closes those no longer wanted (their connections stay). */
@@ -110,144 +94,110 @@ export class L7Proxy extends EventEmitter<{ request: [L7Event] }> {
     if (this.closed) return;
     const want = new Map<number, ListenerSpec>();
     for (const s of specs) want.set(s.proxyPort, s);
-    for (const [port, l] of this.servers) {
+    for (const [port, l] of this.ports) {
       const w = want.get(port);
       if (w === undefined || w.endpoint !== l.spec.endpoint || w.direction !== l.spec.direction) this.closeListener(port);
     }
-    for (const [port, spec] of want) if (!this.servers.has(port)) this.open(spec);
+    for (const [port, spec] of want) if (!this.ports.has(port)) this.open(spec);
   }
 
   hasListener(port: number): boolean {
-    return this.servers.has(port);
+    return this.ports.has(port);
   }
 
   private open(spec: ListenerSpec): void {
-    let fd: number;
+    let id: number;
     try {
-      fd = this.sockets.listen(spec.proxyPort);
+      id = this.relay.listen(this.sockets.listen(spec.proxyPort), spec.direction === Direction.ingress ? 0 : 1, spec.upstream);
     } catch (err) {
       throw new ProxyError(`cannot open the proxy listener on port ${spec.proxyPort} for ${spec.endpoint}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
-    const l: Listener = { spec, server: createServer({ noDelay: true }), conns: new Set() };
-    l.server.on('connection', (s) => this.accept(l, s));
-    l.server.on('error', (err) => this.log.warn({ proxyPort: spec.proxyPort, err: err.message }, 'proxy listener error'));
-    l.server.listen({ fd });
-    this.servers.set(spec.proxyPort, l);
+    const l = { spec, id };
+    this.ports.set(spec.proxyPort, l);
+    this.byId.set(id, l);
     this.log.info({ proxyPort: spec.proxyPort, endpoint: spec.endpoint, direction: spec.direction === Direction.ingress ? 'ingress' : 'egress' }, 'proxy listener open');
   }
 
   private closeListener(port: number): void {
-    const l = this.servers.get(port);
+    const l = this.ports.get(port);
     if (l === undefined) return;
-    this.servers.delete(port);
-    l.server.close();
+    this.ports.delete(port);
+    this.byId.delete(l.id);
+    this.relay.unlisten(l.id);
     this.log.info({ proxyPort: port, endpoint: l.spec.endpoint }, 'proxy listener closed');
   }
 
-  private accept(l: Listener, s: Socket): void {
-    const { endpoint, direction, proxyPort } = l.spec;
-    const dst = s.localAddress;
-    const dport = s.localPort;
-    const src = s.remoteAddress;
-    const sport = s.remotePort ?? 0;
-    if (dst === undefined || dport === undefined || src === undefined || (dport === proxyPort && dst.startsWith('127.'))) {
-      // A direct connection to the listener, not a steered one: nothing to forward to.
-      s.destroy();
-      return;
+  private accept(listener: number, conn: number, a: { src: string; sport: number; dst: string; dport: number }): boolean {
+    const l = this.byId.get(listener);
+    // A direct connection to the listener, not a steered one: nothing to forward to.
+    if (l === undefined || (l.spec.upstream === undefined && a.dport === l.spec.proxyPort && a.dst.startsWith('127.'))) return false;
+    this.conns.set(conn, new ConnectionPolicy(this.policy, l.spec, a));
+    return true;
+  }
+
+  private decide(conn: number, method: string, path: string, host: string | undefined, headers: string[] | null, needsUpstream: boolean): number {
+    const c = this.conns.get(conn);
+    if (c === undefined) return DENY;
+    const decision = c.decide();
+    // A verdict that reads no header holds for every request with this method, path and host.
+    const cacheable = !readsHeaders(decision);
+    if (headers === null && !cacheable) return NEED_HEADERS;
+    const pairs = headers === null ? NO_HEADERS : headerPairs(headers);
+    const v = judgeRequest(decision, host !== undefined ? { method, path, host, headers: pairs } : { method, path, headers: pairs });
+    if (!v.allowed) {
+      this.record(conn, 'denied', method, path, host, 403, v.reason);
+      return cacheable ? DENY_CACHEABLE : DENY;
     }
-    // A flood of connections to one endpoint must not take every fd of the agent. Counted here,
-    // not by server.maxConnections: direct reads re-wrap the socket, which the server stops counting.
-    if (l.conns.size >= this.limits.maxConnectionsPerListener) {
-      this.counters.refused++;
-      s.destroy();
-      return;
+    this.record(conn, 'allowed', method, path, host, undefined, v.reason);
+    return (needsUpstream ? c.upstreamMark() : 0) + (cacheable ? CACHEABLE : 0);
+  }
+
+  private record(conn: number, verdict: Verdict, method: string, path: string, host: string | undefined, status: number | undefined, reason: string): void {
+    const c = this.conns.get(conn);
+    if (c === undefined) return;
+    (c.ingress ? this.verdicts.ingress : this.verdicts.egress)[verdict]++;
+    // An event is built only while someone listens.
+    if (this.listenerCount('request') === 0) return;
+    try {
+      this.emit('request', c.event({ method, path, ...(host !== undefined ? { host } : {}), verdict, ...(status !== undefined ? { status } : {}), reason }));
+    } catch (err) {
+      // A failing watcher must not change what the proxy does.
+      this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'L7 event listener failed');
     }
-    this.counters.connections++;
-    const ingress = direction === Direction.ingress;
-    const verdicts = ingress ? this.verdicts.ingress : this.verdicts.egress;
-    const srcId = this.policy.identityOf(src);
-    const dstId = this.policy.identityOf(dst);
-    const remoteIdentity = ingress ? srcId : dstId;
-    const localIdentity = this.policy.endpointIdentity(endpoint);
-    const sourceIdentity = ingress ? srcId : (localIdentity ?? srcId);
-    const destinationIdentity = ingress ? (localIdentity ?? dstId) : dstId;
-    // An egress connection to an endpoint of this host: `theirs` = its ingress decision at the
-    // last request; `judged` = the upstream skips that endpoint's ingress policy in the
-    // datapath, which this proxy then applies.
-    const peerEndpoint = ingress ? undefined : this.policy.localEndpointAt?.(dst);
-    const peer: { readonly endpoint: string; theirs: L7Decision | undefined; judged: boolean } | undefined =
-      peerEndpoint !== undefined ? { endpoint: peerEndpoint, theirs: undefined, judged: false } : undefined;
-    const conn = new ProxyConnection(
-      s,
-      {
-        decide: () => {
-          const own = this.policy.decide(endpoint, direction, remoteIdentity, dport);
-          if (peer === undefined) return own;
-          // A local destination whose ingress has HTTP rules for the source is judged here too.
-          const theirs = (peer.theirs = this.policy.decide(peer.endpoint, Direction.ingress, sourceIdentity, dport));
-          return theirs.kind === 'rules' || peer.judged ? bothDecisions(own, theirs, `ingress of ${peer.endpoint}`) : own;
-        },
-        connectUpstream: (onread) => {
-          // Whose policy the datapath applies to the upstream: the destination's ingress, unless
-          // this proxy judges it (a second proxy there would need the same tuple as this one).
-          // (An upstream is made to forward a request just judged: peer.theirs is current.)
-          if (peer !== undefined) peer.judged = peer.theirs?.kind === 'rules';
-          const mark = ingress || peer?.judged === true ? MARK_FROM_PROXY_INGRESS : egressUpstreamMark(sourceIdentity);
-          const { fd, transparent } = this.sockets.upstream({ mark, source: { address: src, port: sport }, destination: { address: dst, port: dport } });
-          if (!transparent) this.counters.fromHost++;
-          // net.Socket's constructor takes `onread` (Node >= 12.2); @types/node lists it only for connect().
-          // The fd is already connecting: Node writes once it is writable and reports a refusal as an error.
-          const opts = { fd, readable: true, writable: true, onread };
-          return new Socket(opts);
-        },
-        ...(this.sockets.send !== undefined ? { send: this.sockets.send } : {}),
-        // Metrics count every decision; an event is built only while someone listens.
-        watching: () => this.listenerCount('request') > 0,
-        count: (verdict) => {
-          verdicts[verdict]++;
-        },
-        onRequest: (d) => {
-          verdicts[d.verdict]++;
-          if (this.listenerCount('request') === 0) return;
-          this.emit('request', {
-            ...d,
-            timeMs: Date.now(),
-            endpoint,
-            direction: ingress ? 'ingress' : 'egress',
-            sourceIdentity,
-            destinationIdentity,
-            source: `${src}:${sport}`,
-            destination: `${dst}:${dport}`,
-          });
-        },
-        onError: (err) => {
-          this.counters.upstreamErrors++;
-          this.log.debug({ endpoint, err: err.message }, 'proxy connection error');
-        },
-      },
-      this.limits,
-    );
-    l.conns.add(conn);
-    conn.socket.once('close', () => l.conns.delete(conn));
   }
 
   metrics(): L7Metrics {
-    let active = 0;
-    for (const l of this.servers.values()) active += l.conns.size;
-    const c = this.counters;
-    const { ingress, egress } = this.verdicts;
+    const s = this.relay.stats();
+    // Decisions the relay took from its cache count as well.
+    const [inAllowed, inDenied, outAllowed, outDenied] = s.cachedVerdicts;
+    const ingress = { ...this.verdicts.ingress, allowed: this.verdicts.ingress.allowed + inAllowed, denied: this.verdicts.ingress.denied + inDenied };
+    const egress = { ...this.verdicts.egress, allowed: this.verdicts.egress.allowed + outAllowed, denied: this.verdicts.egress.denied + outDenied };
     const requests = { allowed: ingress.allowed + egress.allowed, denied: ingress.denied + egress.denied, invalid: ingress.invalid + egress.invalid };
-    return { listeners: this.servers.size, connections: c.connections, activeConnections: active, requests, requestsByDirection: { ingress: { ...ingress }, egress: { ...egress } }, upstreamErrors: c.upstreamErrors, upstreamsFromHost: c.fromHost, refusedConnections: c.refused };
+    return {
+      listeners: this.ports.size,
+      connections: s.connections,
+      activeConnections: s.activeConnections,
+      requests,
+      requestsByDirection: { ingress, egress },
+      upstreamErrors: s.upstreamErrors,
+      upstreamsFromHost: s.upstreamsFromHost,
+      refusedConnections: s.refusedConnections,
+    };
+  }
+
+  /** The policy changed: the relay's cached verdicts no longer hold. */
+  invalidate(): void {
+    if (!this.closed) this.relay.invalidate();
   }
 
   /** Idempotent: closes listeners and every proxied connection. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const [port, l] of this.servers) {
-      this.closeListener(port);
-      for (const c of l.conns) c.destroy();
-    }
+    this.relay.close();
+    this.ports.clear();
+    this.byId.clear();
+    this.conns.clear();
     this.removeAllListeners();
   }
 }

@@ -9,7 +9,10 @@
         "src/object.cc",
         "src/tc.cc",
         "src/ringbuf.cc",
-        "src/sock.cc"
+        "src/sock.cc",
+        "src/http-parse.cc",
+        "src/http-relay.cc",
+        "src/http-probe.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

@@ -60,6 +60,95 @@ export interface ProxyUpstreamSpec {
   destination: SocketAddress;
 }
 
+/** Limits of the native L7 data path (see agent/proxy/connection-context.ts for their meaning). */
+export interface HttpRelayLimits {
+  maxHeadBytes?: number;
+  maxHeaders?: number;
+  headTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  upstreamTimeoutMs?: number;
+  maxPipeline?: number;
+  maxConnectionsPerListener?: number;
+}
+
+export interface HttpRelayOptions {
+  /** Where upstream sockets are made (default: the agent's namespace). */
+  netns?: string;
+  limits?: HttpRelayLimits;
+  /** A connection accepted on `listener`; false closes it at once. */
+  onAccept(listener: number, conn: number, srcAddress: string, srcPort: number, dstAddress: string, dstPort: number): boolean;
+  /**
+   * One request head: the upstream mark (>= 0) when allowed, -1 when denied, -2 to be asked
+   * again with `headers` (name, value, name, value...). The callee records the decision.
+   * `needsUpstream`: a new upstream will be made for it with the returned mark. 2^32 added to
+   * an allowed answer, or -3 for a denial: the verdict holds for every request of the
+   * connection with the same method, path and host until invalidate() (the relay then counts
+   * them in stats().cachedVerdicts without asking).
+   */
+  decide(conn: number, method: string, path: string, host: string | undefined, headers: string[] | null, needsUpstream: boolean): number;
+  /** A request the relay answered itself (400, 408, 431, 501, 505). */
+  onInvalid(conn: number, status: number, reason: string, method: string, path: string, host: string | undefined): void;
+  onClose(conn: number): void;
+  onError(conn: number, message: string): void;
+}
+
+export interface HttpRelayStats {
+  listeners: number;
+  connections: number;
+  activeConnections: number;
+  refusedConnections: number;
+  upstreamErrors: number;
+  upstreamsFromHost: number;
+  /** Decisions taken from the relay's cache: ingress allowed, ingress denied, egress allowed, egress denied. */
+  cachedVerdicts: [number, number, number, number];
+}
+
+export interface HttpRelayNative {
+  /**
+   * Accepts on a listening socket (the relay owns the fd from now on); `tag` 0 = ingress, 1 =
+   * egress (cached verdict counters). With `upstream`, connections go there instead of to their
+   * original destination (a listener that is not transparent: tests).
+   */
+  listen(fd: number, tag: number, upstream?: SocketAddress): number;
+  /** Closes that listener; its open connections stay. */
+  unlisten(listener: number): void;
+  stats(): HttpRelayStats;
+  destroyConnection(conn: number): void;
+  /** The policy changed: no verdict cached before is used again. */
+  invalidate(): void;
+  /** While on, every request goes to decide() (its event is wanted); none is served from the cache. */
+  watch(on: boolean): void;
+  /** Idempotent: closes every connection and listener; no callback after it. */
+  close(): void;
+}
+
+export type HttpFraming = { kind: 'none' } | { kind: 'length'; length: number } | { kind: 'chunked' } | { kind: 'close' };
+
+export type HttpParseResult<T> = { kind: 'incomplete' } | { kind: 'error'; status: number; reason: string } | { kind: 'ok'; head: T };
+
+export interface HttpRequestHeadNative {
+  method: string;
+  /** Without query or fragment (what policy matches). */
+  path: string;
+  target: string;
+  version: '1.0' | '1.1';
+  host?: string;
+  headers: [string, string][];
+  framing: HttpFraming;
+  close: boolean;
+  upgrade: boolean;
+  headBytes: number;
+}
+
+export interface HttpResponseHeadNative {
+  status: number;
+  close: boolean;
+  headBytes: number;
+  /** Given the request method; absent when ambiguous (framingError says why). */
+  framing?: HttpFraming;
+  framingError?: string;
+}
+
 export interface EbpfNapi {
   loadObject(path: string, opts: { pinRoot: string; maxEntries?: Record<string, number> }): LoadedObject;
   mapCreate(spec: MapCreateSpec): number;
@@ -95,6 +184,11 @@ export interface EbpfNapi {
   proxyUpstream(opts: ProxyUpstreamSpec): { fd: number; transparent: boolean };
   /** One non-blocking send(2) of bytes[start, end) on fd: bytes written, or -errno (never throws on a socket error). */
   sendNow(fd: number, bytes: Uint8Array, start: number, end: number): number;
+  HttpRelay: new (opts: HttpRelayOptions) => HttpRelayNative;
+  /** The relay's own parser, for its tests. */
+  httpParseRequest(bytes: Uint8Array, withHeaders: boolean): HttpParseResult<HttpRequestHeadNative>;
+  httpParseResponse(bytes: Uint8Array, requestMethod: string): HttpParseResult<HttpResponseHeadNative>;
+  httpFrameBody(kind: 'length' | 'chunked', length: number, chunks: Uint8Array[]): { consumed: number; done: boolean; error?: string }[];
   RingBufferReader: new (mapFd: number, callback: (events: Buffer[]) => void) => RingBufferReaderNative;
 }
 

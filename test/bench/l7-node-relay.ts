@@ -5,9 +5,14 @@
 // the agent's network namespace); prints READY when listening.
 import { createServer, Socket } from 'node:net';
 import { proxyUpstream, sendNow, transparentListen } from '../../bpf/index.js';
-import { fdOf } from '../../agent/proxy/direct-reads.js';
 
 const port = Number(process.argv[2]);
+
+/** The fd under a connected net.Socket (Node internals: its handle). */
+function fdOf(s: Socket): number {
+  const fd = (s as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+  return typeof fd === 'number' ? fd : -1;
+}
 
 const server = createServer({ noDelay: true }, (client) => {
   const source = { address: client.remoteAddress!, port: client.remotePort! };

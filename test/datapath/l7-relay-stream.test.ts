@@ -1,22 +1,19 @@
 import { createHash } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ProxyConnection, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits, type RequestDecision, type Verdict } from './connection.js';
-import type { L7Decision } from './decision.js';
-import { sendNow } from '../../bpf/index.js';
+import type { ConnectionLimits, L7Decision } from '../../agent/proxy/index.js';
+import { relayProxy, type RelayProxy } from './helpers/l7-relay.js';
 
-// The byte paths of ProxyConnection against raw upstreams: reads land in reused buffers, so
-// these check that nothing forwarded is overwritten (slow readers on either side), that heads
-// split across reads are joined, and the timeouts that replaced socket timers. Each case runs
-// with Node's socket.write and with the direct send the agent uses (partial sends included).
-describe.each([
-  ['socket.write', undefined],
-  ['direct send', sendNow],
-] as const)('ProxyConnection streaming (%s)', (_name, send) => {
+// The byte paths of the native relay against raw upstreams: nothing forwarded is lost or
+// reordered when either side reads slowly (pending writes wait for EPOLLOUT), heads split across
+// reads are joined, interim and close-delimited answers pass, and the coarse timeouts fire.
+describe('L7 relay streaming', () => {
   const servers: Server[] = [];
   const sockets: Socket[] = [];
+  const proxies: RelayProxy[] = [];
 
   afterEach(async () => {
+    for (const p of proxies.splice(0)) p.close();
     for (const s of sockets.splice(0)) s.destroy();
     await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
   });
@@ -31,28 +28,9 @@ describe.each([
     return (srv.address() as AddressInfo).port;
   }
 
-  interface Proxy {
-    port: number;
-    decisions: RequestDecision[];
-    counted: Verdict[];
-  }
-
-  async function proxyTo(upPort: number, limits: Partial<ConnectionLimits> = {}, decision: L7Decision = { kind: 'allow-all', reason: 'L4' }, watching = true): Promise<Proxy> {
-    const p: Proxy = { port: 0, decisions: [], counted: [] };
-    p.port = await listen((s) => {
-      new ProxyConnection(
-        s,
-        {
-          decide: () => decision,
-          connectUpstream: (onread) => connect({ port: upPort, host: '127.0.0.1', onread }),
-          onRequest: (d) => p.decisions.push(d),
-          watching: () => watching,
-          count: (v) => p.counted.push(v),
-          ...(send !== undefined ? { send } : {}),
-        },
-        { ...DEFAULT_CONNECTION_LIMITS, ...limits },
-      );
-    });
+  async function proxyTo(upPort: number, limits: Partial<ConnectionLimits> = {}, decision: L7Decision = { kind: 'allow-all', reason: 'L4' }, watch = true): Promise<RelayProxy> {
+    const p = await relayProxy(upPort, { limits, decision: () => decision, watch });
+    proxies.push(p);
     return p;
   }
 
@@ -91,7 +69,6 @@ describe.each([
   const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
   it('forwards a large response intact to a stalled reader, then serves the next request', async () => {
-    // Small read buffers: many writes of the stalled client's bytes are pending at once.
     const body = pattern(8_000_000);
     const up = await listen((s) => {
       let n = 0;
@@ -103,17 +80,14 @@ describe.each([
         }
       });
     });
-    const p = await proxyTo(up, { readBufferBytes: 256, maxReadBufferBytes: 256 });
+    const p = await proxyTo(up);
     const out = await exchange(p.port, ['GET /big HTTP/1.1\r\nHost: a\r\n\r\nGET /n HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'], { stallMs: 300 });
     const head = out.indexOf('\r\n\r\n') + 4;
     expect(sha(out.subarray(head, head + body.length))).toBe(sha(body));
     expect(out.subarray(head + body.length).toString()).toBe('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext');
   });
 
-  it.each([
-    ['small fixed', { readBufferBytes: 256, maxReadBufferBytes: 256 }],
-    ['growing', {}],
-  ])('forwards a large request body intact to a slow upstream (%s read buffers)', async (_name, limits: Partial<ConnectionLimits>) => {
+  it('forwards a large request body intact to a slow upstream', async () => {
     const body = pattern(2_000_000);
     let received: Buffer[] = [];
     const up = await listen((s) => {
@@ -127,7 +101,7 @@ describe.each([
         if (head >= 0 && all.length - head - 4 >= body.length) s.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
       });
     });
-    const p = await proxyTo(up, limits);
+    const p = await proxyTo(up);
     const out = await exchange(p.port, [`POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`, body]);
     expect(out.toString()).toMatch(/^HTTP\/1\.1 200 OK/);
     const all = Buffer.concat(received);
@@ -179,7 +153,7 @@ describe.each([
     const up = await listen((s) => s.on('data', () => s.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')));
     const p = await proxyTo(up, {}, { kind: 'rules', rules: [{ method: 'GET', path: '/ok', headers: [] }] }, false);
     await exchange(p.port, ['GET /no HTTP/1.1\r\nHost: a\r\n\r\nGET /ok HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n']);
-    expect(p.counted).toEqual(['denied', 'allowed']);
-    expect(p.decisions).toEqual([]);
+    expect(p.proxy.metrics().requests).toEqual({ allowed: 1, denied: 1, invalid: 0 });
+    expect(p.events).toEqual([]);
   });
 });
