@@ -209,6 +209,18 @@ describe('L7 proxy connection limit', () => {
     }
   });
 
+  it('close() from inside a decision ends every connection without using freed state', async () => {
+    let p: RelayProxy | undefined;
+    p = await relayProxy(await freePort(), {
+      decision: () => {
+        p?.close();
+        return { kind: 'allow-all', reason: 'L4' };
+      },
+    });
+    expect(await exchange(p.port, [get('/x')])).toBe('');
+    expect(p.proxy.metrics).toBeDefined();
+  });
+
   it('close() is idempotent and ends open connections', async () => {
     const srv = createServer((s) => s.on('data', () => undefined));
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));

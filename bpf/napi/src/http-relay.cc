@@ -222,7 +222,10 @@ Napi::Value HttpRelay::Watch(const Napi::CallbackInfo& info) {
 
 Napi::Value HttpRelay::DestroyConnection(const Napi::CallbackInfo& info) {
   auto it = conns_.find(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
+  dispatching_++;
   if (it != conns_.end()) Kill(it->second.get());
+  dispatching_--;
+  if (dispatching_ == 0) graveyard_.clear();
   return info.Env().Undefined();
 }
 
@@ -236,11 +239,15 @@ void HttpRelay::Stop() {
   if (stopped_) return;
   stopped_ = true;
   for (auto& [id, c] : conns_) {
+    c->dead = c->closed = true;
     close(c->cfd);
     if (c->ufd >= 0) close(c->ufd);
+    c->ufd = -1;
+    // A connection whose work is on the stack (close() from a callback) is freed after it.
+    if (dispatching_ > 0) graveyard_.push_back(std::move(c));
   }
   conns_.clear();
-  graveyard_.clear();
+  if (dispatching_ == 0) graveyard_.clear();
   for (auto& [id, l] : listeners_)
     if (l.fd >= 0) close(l.fd);
   listeners_.clear();
@@ -291,8 +298,11 @@ void HttpRelay::Drain() {
     Napi::CallbackScope cb(env_, *async_);
     epoll_event evs[kBatch];
     int n = epoll_wait(efd_, evs, kBatch, 0);
+    dispatching_++;
     for (int i = 0; i < n && !stopped_; i++) Dispatch(evs[i].data.u64, evs[i].events);
     AfterEvents();
+    dispatching_--;
+    if (dispatching_ == 0) graveyard_.clear();
   }
   if (!exception_.IsEmpty()) {
     napi_value e = exception_.Value();
@@ -305,6 +315,7 @@ void HttpRelay::Tick() {
   Napi::HandleScope scope(env_);
   {
     Napi::CallbackScope cb(env_, *async_);
+    dispatching_++;
     uint64_t now = Now();
     std::vector<Conn*> all;
     all.reserve(conns_.size());
@@ -328,6 +339,8 @@ void HttpRelay::Tick() {
       UpstreamFailed(c, 504, "upstream timed out");
     }
     AfterEvents();
+    dispatching_--;
+    if (dispatching_ == 0) graveyard_.clear();
   }
   if (!exception_.IsEmpty()) {
     napi_value e = exception_.Value();
@@ -354,7 +367,6 @@ void HttpRelay::AfterEvents() {
       Interest(c);
     }
   }
-  graveyard_.clear();
 }
 
 void HttpRelay::Dispatch(uint64_t data, uint32_t events) {
@@ -411,6 +423,7 @@ void HttpRelay::Accept(uint32_t listenerId) {
     auto c = std::make_unique<Conn>();
     c->id = id;
     c->listener = listenerId;
+    c->tag = lit->second.tag;
     c->cfd = fd;
     c->src = src;
     c->dst = dst;
@@ -547,13 +560,12 @@ void HttpRelay::ProcessClient(Conn* c, const uint8_t* buf, size_t len, std::stri
     }
     if (hit != nullptr) {
       allowed = hit->allowed;
-      cachedVerdicts_[listeners_.count(c->listener) ? listeners_[c->listener].tag : 0][allowed ? 0 : 1]++;
+      cachedVerdicts_[c->tag][allowed ? 0 : 1]++;
     } else {
-      int64_t v = Decide(c, head_, needsUpstream);
-      if (v == kNeedHeaders) {
+      int64_t v = Decide(c, head_, needsUpstream, false);
+      if (v == kNeedHeaders && !c->dead) {
         http::ParseRequest(buf + pos, len - pos, hl, true, scratch_, &head_, &err);
-        v = Decide(c, head_, needsUpstream);
-        if (v == kNeedHeaders) v = kDeny;
+        v = Decide(c, head_, needsUpstream, true);
       }
       if (c->dead || c->closed) break;
       allowed = v >= 0;
@@ -628,10 +640,9 @@ napi_value Latin1(napi_env env, std::string_view s) {
 
 // decide(conn, method, path, host | undefined, headers: string[] (name, value, ...) | null, needsUpstream)
 // -> upstream mark (allowed), kDeny, or kNeedHeaders. JS records the decision.
-int64_t HttpRelay::Decide(Conn* c, const http::RequestHead& h, bool needsUpstream) {
+int64_t HttpRelay::Decide(Conn* c, const http::RequestHead& h, bool needsUpstream, bool withHeaders) {
   auto env = env_;
   napi_value headers = env.Null();
-  bool withHeaders = !h.headers.empty();
   if (withHeaders) {
     auto a = Napi::Array::New(env, h.headers.size() * 2);
     uint32_t i = 0;
@@ -649,7 +660,7 @@ int64_t HttpRelay::Decide(Conn* c, const http::RequestHead& h, bool needsUpstrea
   if (r.IsEmpty() || !r.IsNumber()) return kDeny;
   int64_t v = r.As<Napi::Number>().Int64Value();
   if (v < kDenyCacheable || v >= 2 * kCacheable) return kDeny;
-  // Headers were asked for but there are none to give: judge without.
+  // Asked for the headers again although they were given: fail closed.
   if (v == kNeedHeaders && withHeaders) return kDeny;
   return v;
 }

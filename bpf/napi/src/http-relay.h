@@ -65,6 +65,7 @@ class HttpRelay : public Napi::ObjectWrap<HttpRelay> {
   struct Conn {
     uint64_t id;
     uint32_t listener;
+    uint32_t tag;  // the listener's: where cached verdicts are counted
     int cfd;
     int ufd = -1;
     uint32_t upGen = 0;
@@ -118,7 +119,7 @@ class HttpRelay : public Napi::ObjectWrap<HttpRelay> {
   void OnWritable(Conn* c, bool upstream);
   void ProcessClient(Conn* c, const uint8_t* buf, size_t len, std::string* rest);
   size_t ProcessUpstream(Conn* c, const uint8_t* buf, size_t len);
-  int64_t Decide(Conn* c, const http::RequestHead& h, bool needsUpstream);
+  int64_t Decide(Conn* c, const http::RequestHead& h, bool needsUpstream, bool withHeaders);
   static void CacheKey(const http::RequestHead& h, std::string* key);
   const CachedVerdict* Cached(Conn* c, const std::string& key);
   void Remember(Conn* c, std::string key, bool allowed);
@@ -164,7 +165,7 @@ class HttpRelay : public Napi::ObjectWrap<HttpRelay> {
   std::vector<uint8_t> readBuf_;
   http::Scratch scratch_;
   http::RequestHead head_;
-  bool inCallback_ = false;
+  int dispatching_ = 0;  // > 0 while connection work is on the stack (Stop then defers freeing)
   napi_value pendingException_ = nullptr;
   Napi::Reference<Napi::Value> exception_;
   struct {
