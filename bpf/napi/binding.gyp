@@ -12,7 +12,8 @@
         "src/sock.cc",
         "src/http-parse.cc",
         "src/http-relay.cc",
-        "src/http-probe.cc"
+        "src/http-probe.cc",
+        "src/upstream.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

@@ -1,11 +1,11 @@
 // See http-relay.h. The connection logic is agent/proxy/connection.ts's, moved here: per
 // request it cost about 5 us of V8 and libuv work in TS, more than the HTTP work itself.
 #include "http-relay.h"
+#include "upstream.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
-#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -105,16 +105,9 @@ HttpRelay::HttpRelay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<HttpRela
     limits_.maxConnectionsPerListener = U64(l, "maxConnectionsPerListener", limits_.maxConnectionsPerListener);
   }
   std::string netns = o.Get("netns").IsString() ? o.Get("netns").As<Napi::String>().Utf8Value() : "";
-  if (!netns.empty()) {
-    netnsFd_ = open(netns.c_str(), O_RDONLY | O_CLOEXEC);
-    if (netnsFd_ < 0) ThrowErrno(env, "open " + netns, errno);
-    selfNsFd_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (selfNsFd_ < 0) {
-      int e = errno;
-      close(netnsFd_);
-      ThrowErrno(env, "open /proc/thread-self/ns/net", e);
-    }
-  }
+  const char* op = nullptr;
+  int err = 0;
+  if (!netns.empty() && !OpenNamespaces(netns.c_str(), &netnsFd_, &selfNsFd_, &op, &err)) ThrowErrno(env, std::string(op) + " " + netns, err);
   readBuf_.resize(kReadBytes);
   efd_ = epoll_create1(EPOLL_CLOEXEC);
   if (efd_ < 0) ThrowErrno(env, "epoll_create1", errno);
@@ -122,7 +115,7 @@ HttpRelay::HttpRelay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<HttpRela
   napi_get_uv_event_loop(env, &loop);
   poll_ = new uv_poll_t;
   poll_->data = this;
-  int err = uv_poll_init(loop, poll_, efd_);
+  err = uv_poll_init(loop, poll_, efd_);
   if (err == 0) err = uv_poll_start(poll_, UV_READABLE, &HttpRelay::OnPoll);
   if (err) {
     delete poll_;
@@ -720,47 +713,13 @@ bool HttpRelay::EnsureUpstream(Conn* c, uint32_t mark) {
   DropUpstream(c);
   // The upstream leaves with the client's own address and port (IP_TRANSPARENT); when that
   // 4-tuple is taken here (an earlier upstream in TIME_WAIT), from the host's address.
-  const char* op = nullptr;
-  int err = 0;
-  int fd = -1;
-  bool transparent = true;
-  for (int attempt = 0; attempt < 2 && fd < 0; attempt++) {
-    const bool bindSource = attempt == 0;
-    if (netnsFd_ >= 0 && setns(netnsFd_, CLONE_NEWNET) < 0) {
-      op = "setns";
-      err = errno;
-      break;
-    }
-    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int socketErr = errno;
-    if (netnsFd_ >= 0 && setns(selfNsFd_, CLONE_NEWNET) < 0) {
-      // Staying in the wrong namespace would silently misdirect every later call.
-      perror("ebpf-napi: cannot return to the original network namespace");
-      abort();
-    }
-    if (fd < 0) {
-      op = "socket";
-      err = socketErr;
-      break;
-    }
-    int one = 1;
-    op = nullptr;
-    if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) < 0) op = "setsockopt SO_MARK";
-    else if (bindSource && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) op = "setsockopt SO_REUSEADDR";
-    else if (bindSource && setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) < 0) op = "setsockopt IP_TRANSPARENT";
-    else if (bindSource && bind(fd, reinterpret_cast<const sockaddr*>(&c->src), sizeof(c->src)) < 0) op = "bind";
-    else if (connect(fd, reinterpret_cast<const sockaddr*>(&c->dst), sizeof(c->dst)) < 0 && errno != EINPROGRESS) op = "connect";
-    if (op == nullptr) break;
-    err = errno;
-    close(fd);
-    fd = -1;
-    if (!bindSource || (err != EADDRINUSE && err != EADDRNOTAVAIL)) break;
-    transparent = false;
-  }
-  if (fd < 0) {
-    UpstreamError(c, op ? op : "socket", err);
+  UpstreamSocket u = OpenUpstream(netnsFd_, selfNsFd_, mark, c->src, c->dst);
+  if (u.fd < 0) {
+    UpstreamError(c, u.op ? u.op : "socket", u.err);
     return false;
   }
+  int fd = u.fd;
+  bool transparent = u.transparent;
   if (!transparent) counters_.upstreamsFromHost++;
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <cerrno>
 #include "common.h"
+#include "upstream.h"
 
 namespace ward {
 
@@ -56,28 +57,6 @@ static bool ParseAddr(const Napi::Object& o, const char* key, sockaddr_in* sa) {
   return inet_pton(AF_INET, a.Get("address").As<Napi::String>().Utf8Value().c_str(), &sa->sin_addr) == 1;
 }
 
-// One attempt: socket, SO_MARK, then with src: SO_REUSEADDR, IP_TRANSPARENT, bind(src); then a
-// non-blocking connect(dst). Returns the fd, or -1 with *op and *err set.
-static int UpstreamAttempt(const std::string& netns, Napi::Env env, uint32_t mark, const sockaddr_in* src, const sockaddr_in& dst, const char** op, int* err) {
-  int fd = InNetns(env, netns, [&]() { return socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); });
-  if (fd < 0) {
-    *op = "socket";
-    *err = errno;
-    return -1;
-  }
-  int one = 1;
-  *op = nullptr;
-  if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) < 0) *op = "setsockopt SO_MARK";
-  else if (src && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) *op = "setsockopt SO_REUSEADDR";
-  else if (src && setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) < 0) *op = "setsockopt IP_TRANSPARENT";
-  else if (src && bind(fd, reinterpret_cast<const sockaddr*>(src), sizeof(*src)) < 0) *op = "bind";
-  else if (connect(fd, reinterpret_cast<const sockaddr*>(&dst), sizeof(dst)) < 0 && errno != EINPROGRESS) *op = "connect";
-  if (*op == nullptr) return fd;
-  *err = errno;
-  close(fd);
-  return -1;
-}
-
 // proxyUpstream({mark, netns?, source: {address, port}, destination: {address, port}}) ->
 // {fd, transparent}: a TCP socket created in netns, carrying SO_MARK `mark`, bound with
 // IP_TRANSPARENT to the proxied client's own address and port, its non-blocking connect to
@@ -97,15 +76,16 @@ static Napi::Value ProxyUpstream(const Napi::CallbackInfo& info) {
   sockaddr_in src, dst;
   if (!ParseAddr(o, "source", &src)) ThrowType(env, "proxyUpstream: source must be {address: IPv4, port}");
   if (!ParseAddr(o, "destination", &dst)) ThrowType(env, "proxyUpstream: destination must be {address: IPv4, port}");
+  int netnsFd = -1, selfFd = -1;
   const char* op = nullptr;
   int err = 0;
-  bool transparent = true;
-  int fd = UpstreamAttempt(netns, env, mark, &src, dst, &op, &err);
-  if (fd < 0 && (err == EADDRINUSE || err == EADDRNOTAVAIL)) {
-    transparent = false;
-    fd = UpstreamAttempt(netns, env, mark, nullptr, dst, &op, &err);
-  }
-  if (fd < 0) ThrowErrno(env, op, err);
+  if (!netns.empty() && !OpenNamespaces(netns.c_str(), &netnsFd, &selfFd, &op, &err)) ThrowErrno(env, std::string(op) + " " + netns, err);
+  UpstreamSocket u = OpenUpstream(netnsFd, selfFd, mark, src, dst);
+  if (netnsFd >= 0) close(netnsFd);
+  if (selfFd >= 0) close(selfFd);
+  if (u.fd < 0) ThrowErrno(env, u.op, u.err);
+  int fd = u.fd;
+  bool transparent = u.transparent;
   auto out = Napi::Object::New(env);
   out.Set("fd", Napi::Number::New(env, fd));
   out.Set("transparent", Napi::Boolean::New(env, transparent));
