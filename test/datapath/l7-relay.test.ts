@@ -210,10 +210,9 @@ describe('L7 proxy connection limit', () => {
   });
 
   it('close() from inside a decision ends every connection without using freed state', async () => {
-    let p: RelayProxy | undefined;
-    p = await relayProxy(await freePort(), {
+    const p: RelayProxy = await relayProxy(await freePort(), {
       decision: () => {
-        p?.close();
+        p.close();
         return { kind: 'allow-all', reason: 'L4' };
       },
     });
