@@ -15,6 +15,13 @@ Napi::Object Failure(Napi::Env env, const http::Error& e) {
   return o;
 }
 
+Napi::Object Ok(Napi::Env env, Napi::Object head) {
+  auto o = Napi::Object::New(env);
+  o.Set("kind", "ok");
+  o.Set("head", head);
+  return o;
+}
+
 Napi::Object Incomplete(Napi::Env env) {
   auto o = Napi::Object::New(env);
   o.Set("kind", "incomplete");
@@ -65,10 +72,7 @@ Napi::Value ParseRequest(const Napi::CallbackInfo& info) {
   head.Set("close", h.close);
   head.Set("upgrade", h.upgrade);
   head.Set("headBytes", static_cast<double>(h.headBytes));
-  auto o = Napi::Object::New(env);
-  o.Set("kind", "ok");
-  o.Set("head", head);
-  return o;
+  return Ok(env, head);
 }
 
 // httpParseResponse(bytes, requestMethod) -> ... {kind: 'ok', head: {status, close, headBytes, framing | framingError}}
@@ -92,10 +96,7 @@ Napi::Value ParseResponse(const Napi::CallbackInfo& info) {
   std::string ferr;
   if (http::ResponseFraming(h, method == "HEAD", &f, &length, &ferr)) head.Set("framing", FramingObject(env, f, length));
   else head.Set("framingError", ferr);
-  auto o = Napi::Object::New(env);
-  o.Set("kind", "ok");
-  o.Set("head", head);
-  return o;
+  return Ok(env, head);
 }
 
 // httpFrameBody('length' | 'chunked', length, chunks) -> [{consumed, done, error?}] per chunk, fed in turn.

@@ -284,15 +284,16 @@ void HttpRelay::OnTick(uv_timer_t* t) {
   if (self && !self->stopped_) self->Tick();
 }
 
-void HttpRelay::Drain() {
+// Runs one loop turn's connection work: in one callback scope (JS's microtasks and next ticks
+// run when it closes, as after any Node callback), then re-parses what waited, frees what was
+// killed, and reports a JS exception from any callback as uncaught.
+template <typename F>
+void HttpRelay::Turn(F work) {
   Napi::HandleScope scope(env_);
   {
-    // One callback scope per loop turn: JS's microtasks and next ticks run when it closes.
     Napi::CallbackScope cb(env_, *async_);
-    epoll_event evs[kBatch];
-    int n = epoll_wait(efd_, evs, kBatch, 0);
     dispatching_++;
-    for (int i = 0; i < n && !stopped_; i++) Dispatch(evs[i].data.u64, evs[i].events);
+    work();
     AfterEvents();
     dispatching_--;
     if (dispatching_ == 0) graveyard_.clear();
@@ -304,11 +305,16 @@ void HttpRelay::Drain() {
   }
 }
 
+void HttpRelay::Drain() {
+  Turn([this] {
+    epoll_event evs[kBatch];
+    int n = epoll_wait(efd_, evs, kBatch, 0);
+    for (int i = 0; i < n && !stopped_; i++) Dispatch(evs[i].data.u64, evs[i].events);
+  });
+}
+
 void HttpRelay::Tick() {
-  Napi::HandleScope scope(env_);
-  {
-    Napi::CallbackScope cb(env_, *async_);
-    dispatching_++;
+  Turn([this] {
     uint64_t now = Now();
     std::vector<Conn*> all;
     all.reserve(conns_.size());
@@ -331,15 +337,7 @@ void HttpRelay::Tick() {
       if (c->queue.front().local || now - c->upActive < limits_.upstreamTimeoutMs) continue;
       UpstreamFailed(c, 504, "upstream timed out");
     }
-    AfterEvents();
-    dispatching_--;
-    if (dispatching_ == 0) graveyard_.clear();
-  }
-  if (!exception_.IsEmpty()) {
-    napi_value e = exception_.Value();
-    exception_.Reset();
-    napi_fatal_exception(env_, e);
-  }
+  });
 }
 
 void HttpRelay::AfterEvents() {

@@ -107,6 +107,8 @@ class HttpRelay : public Napi::ObjectWrap<HttpRelay> {
   // Loop.
   static void OnPoll(uv_poll_t* h, int status, int events);
   static void OnTick(uv_timer_t* t);
+  template <typename F>
+  void Turn(F work);
   void Drain();
   void Tick();
   void Dispatch(uint64_t data, uint32_t events);
