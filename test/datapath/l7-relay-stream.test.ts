@@ -149,6 +149,26 @@ describe('L7 relay streaming', () => {
     expect(Date.now() - t1).toBeGreaterThanOrEqual(140);
   });
 
+  it('drops the rest of a body whose upstream answered early and closed; the next request gets a new upstream', async () => {
+    const firstBytes: string[] = [];
+    const up = await listen((s) => {
+      let first = true;
+      s.on('data', (d: Buffer) => {
+        if (first) firstBytes.push(d.toString('latin1', 0, 12));
+        first = false;
+        const text = d.toString('latin1');
+        if (text.startsWith('POST')) s.end('HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+        else if (text.startsWith('GET')) s.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
+      });
+    });
+    const p = await proxyTo(up);
+    const body = 'b'.repeat(300_000);
+    const out = await exchange(p.port, [`POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: ${body.length}\r\n\r\n`, body.slice(0, 1000), body.slice(1000), 'GET /after HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'], { gapMs: 30 });
+    expect([...out.toString().matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1])).toEqual(['413', '200']);
+    // Two upstream connections, each starting with a request head: no body bytes were taken for one.
+    expect(firstBytes).toEqual(['POST /up HTT', 'GET /after H']);
+  });
+
   it('only counts decisions while nobody watches', async () => {
     const up = await listen((s) => s.on('data', () => s.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')));
     const p = await proxyTo(up, {}, { kind: 'rules', rules: [{ method: 'GET', path: '/ok', headers: [] }] }, false);

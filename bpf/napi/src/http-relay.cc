@@ -375,11 +375,11 @@ void HttpRelay::Dispatch(uint64_t data, uint32_t events) {
 }
 
 void HttpRelay::Accept(uint32_t listenerId) {
-  auto lit = listeners_.find(listenerId);
-  if (lit == listeners_.end() || lit->second.fd < 0) return;
   for (int i = 0; i < kBatch; i++) {
-    auto& l = listeners_[listenerId];
-    if (l.fd < 0) return;
+    // Looked up again each time: JS may close the listener from onAccept.
+    auto lit = listeners_.find(listenerId);
+    if (lit == listeners_.end() || lit->second.fd < 0) return;
+    const Listener l = lit->second;
     sockaddr_in src{}, dst{};
     socklen_t sl = sizeof(src), dl = sizeof(dst);
     int fd = accept4(l.fd, reinterpret_cast<sockaddr*>(&src), &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -414,7 +414,7 @@ void HttpRelay::Accept(uint32_t listenerId) {
     auto c = std::make_unique<Conn>();
     c->id = id;
     c->listener = listenerId;
-    c->tag = lit->second.tag;
+    c->tag = l.tag;
     c->cfd = fd;
     c->src = src;
     c->dst = dst;
@@ -504,6 +504,9 @@ void HttpRelay::ProcessClient(Conn* c, const uint8_t* buf, size_t len, std::stri
         pos = len;
         break;
       }
+      // The rest of a body whose upstream is gone (it answered early and closed) goes nowhere:
+      // never to a new upstream, which would take it for a request.
+      if (c->reqBodyForward && !c->upUsable && fwdTo == fwdFrom) c->reqBodyForward = false;
       if (c->reqBodyForward && n > 0) {
         if (fwdTo != pos) {
           Forward(c, buf, fwdFrom, fwdTo, mark);

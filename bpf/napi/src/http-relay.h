@@ -52,8 +52,8 @@ class HttpRelay : public Napi::ObjectWrap<HttpRelay> {
     std::string bytes;
   };
   struct Listener {
-    int fd;
-    uint32_t tag;  // which verdict counters its cached decisions go to
+    int fd = -1;
+    uint32_t tag = 0;  // which verdict counters its cached decisions go to
     size_t open = 0;
     bool fixed = false;  // connections go to `upstream`, not to their original destination
     sockaddr_in upstream{};
