@@ -169,6 +169,21 @@ describe('L7 relay streaming', () => {
     expect(firstBytes).toEqual(['POST /up HTT', 'GET /after H']);
   });
 
+  it('ends the client connection when the upstream closes with requests still unanswered; 502 for a garbled answer', async () => {
+    const closing = await listen((s) => s.once('data', () => s.end('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\none')));
+    const p = await proxyTo(closing);
+    const out = (await exchange(p.port, ['GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n'])).toString();
+    expect(out).toBe('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\none');
+    const garbled = await listen((s) => s.once('data', () => s.write('HTTP/1.1 2x0 What\r\n\r\n')));
+    const q = await proxyTo(garbled);
+    expect((await exchange(q.port, ['GET /g HTTP/1.1\r\nHost: a\r\n\r\n'])).toString()).toMatch(/^HTTP\/1\.1 502 Bad Gateway\r\n[^]*bad upstream response: malformed status line\r\n$/);
+    const headOnly = await listen((s) => s.once('data', () => s.write('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok')));
+    const h = await proxyTo(headOnly);
+    // The answer to HEAD has no body whatever its Content-Length says.
+    const both = (await exchange(h.port, ['HEAD /h HTTP/1.1\r\nHost: a\r\n\r\nGET /g HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'])).toString();
+    expect(both).toBe('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
+  });
+
   it('only counts decisions while nobody watches', async () => {
     const up = await listen((s) => s.on('data', () => s.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')));
     const p = await proxyTo(up, {}, { kind: 'rules', rules: [{ method: 'GET', path: '/ok', headers: [] }] }, false);
