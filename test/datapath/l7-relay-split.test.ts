@@ -1,9 +1,9 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { L7Decision } from '../../agent/proxy/index.js';
 import { rng } from '../chaos/chaos.js';
-import { relayProxy, type RelayProxy } from './helpers/l7-relay.js';
+import { exchange, relayProxy, type RelayProxy } from './helpers/l7-relay.js';
 
 // Property: the relay's answers to a stream of pipelined requests (allowed, denied, bodies by
 // length and chunked) do not depend on how the stream is cut into reads. Each seed's stream is
@@ -62,24 +62,8 @@ function answers(out: string): string[] {
   return [...out.matchAll(/HTTP\/1\.1 (\d{3})[^]*?\r\n\r\n(answer \S+ \d+|Access denied)/g)].map((m) => (m[1] === '200' ? m[2]! : m[1]!));
 }
 
-function send(port: number, parts: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = connect(port, '127.0.0.1');
-    let got = '';
-    c.on('data', (d: Buffer) => (got += d.toString('latin1')));
-    c.on('error', reject);
-    c.on('close', () => resolve(got));
-    c.on('connect', () => {
-      void (async () => {
-        for (const p of parts) {
-          c.write(p);
-          // A pause: the relay reads each piece on its own.
-          if (parts.length > 1) await new Promise((r) => setTimeout(r, 1));
-        }
-      })();
-    });
-  });
-}
+/** A pause after each piece when there are several: the relay reads each on its own. */
+const send = async (port: number, parts: string[]): Promise<string> => (await exchange(port, parts, parts.length > 1 ? { gapMs: 1 } : {})).toString('latin1');
 
 describe('L7 relay: answers do not depend on how requests are cut into reads', () => {
   let upstream: HttpServer;

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConnectionLimits, L7Decision } from '../../agent/proxy/index.js';
-import { relayProxy, type RelayProxy } from './helpers/l7-relay.js';
+import { exchange, relayProxy, type RelayProxy } from './helpers/l7-relay.js';
 
 // The byte paths of the native relay against raw upstreams: nothing forwarded is lost or
 // reordered when either side reads slowly (pending writes wait for EPOLLOUT), heads split across
@@ -32,33 +32,6 @@ describe('L7 relay streaming', () => {
     const p = await relayProxy(upPort, { limits, decision: () => decision, watch });
     proxies.push(p);
     return p;
-  }
-
-  /** Sends parts with pauses in between; collects everything until the proxy closes, reading slowly when asked. */
-  function exchange(port: number, parts: (string | Buffer)[], opts: { stallMs?: number; gapMs?: number } = {}): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-      const c = connect(port, '127.0.0.1');
-      sockets.push(c);
-      const got: Buffer[] = [];
-      c.on('data', (d: Buffer) => {
-        got.push(d);
-        if (opts.stallMs !== undefined && got.length === 1) {
-          // Stop reading until the kernel buffers are full and the proxy's writes stay pending.
-          c.pause();
-          setTimeout(() => c.resume(), opts.stallMs);
-        }
-      });
-      c.on('error', reject);
-      c.on('close', () => resolve(Buffer.concat(got)));
-      c.on('connect', () => {
-        void (async () => {
-          for (const p of parts) {
-            c.write(p);
-            if (opts.gapMs !== undefined) await new Promise((r) => setTimeout(r, opts.gapMs));
-          }
-        })();
-      });
-    });
   }
 
   const pattern = (n: number): Buffer => {

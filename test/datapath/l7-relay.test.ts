@@ -2,7 +2,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { L7Decision } from '../../agent/proxy/index.js';
-import { freePort, relayProxy, type RelayProxy } from './helpers/l7-relay.js';
+import { exchange, freePort, relayProxy, type RelayProxy } from './helpers/l7-relay.js';
 
 // The agent's L7 proxy on the native relay (bpf/napi/src/http-relay.cc) with real loopback
 // sockets: an HTTP server that logs what reaches it, raw clients that pipeline requests.
@@ -10,19 +10,7 @@ const get = (path: string, extra = '') => `GET ${path} HTTP/1.1\r\nHost: web\r\n
 const statuses = (out: string) => [...out.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
 
 /** Sends parts; returns everything received until the proxy closes. */
-function exchange(port: number, parts: string[], endAfter = false): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = connect(port, '127.0.0.1');
-    let got = '';
-    c.on('data', (d: Buffer) => (got += d.toString('latin1')));
-    c.on('error', reject);
-    c.on('close', () => resolve(got));
-    c.on('connect', () => {
-      for (const p of parts) c.write(p);
-      if (endAfter) c.end();
-    });
-  });
-}
+const send = async (port: number, parts: string[], endAfter = false): Promise<string> => (await exchange(port, parts, { endAfter })).toString('latin1');
 
 describe('L7 proxy on the native relay', () => {
   const seen: string[] = [];
@@ -54,7 +42,7 @@ describe('L7 proxy on the native relay', () => {
 
   it('forwards allowed requests and answers denied ones with 403, in order, on one keep-alive connection (pipelined)', async () => {
     seen.length = 0;
-    const out = await exchange(p.port, [get('/ok/1') + get('/secret') + get('/ok-chunked') + get('/ok/3', 'Connection: close\r\n')]);
+    const out = await send(p.port, [get('/ok/1') + get('/secret') + get('/ok-chunked') + get('/ok/3', 'Connection: close\r\n')]);
     expect(statuses(out)).toEqual(['200', '403', '200', '200']);
     expect(out).toContain('Access denied');
     expect(out.indexOf('answer /ok/1')).toBeLessThan(out.indexOf('Access denied'));
@@ -71,7 +59,7 @@ describe('L7 proxy on the native relay', () => {
 
   it('asks for the headers only when a rule reads them', async () => {
     seen.length = 0;
-    const out = await exchange(p.port, [get('/team', 'X-Team: red\r\n') + get('/team', 'x-team: blue\r\nConnection: close\r\n')]);
+    const out = await send(p.port, [get('/team', 'X-Team: red\r\n') + get('/team', 'x-team: blue\r\nConnection: close\r\n')]);
     expect(statuses(out)).toEqual(['403', '200']);
     expect(seen).toEqual(['GET /team']);
   });
@@ -80,7 +68,7 @@ describe('L7 proxy on the native relay', () => {
     seen.length = 0;
     const body = 'x'.repeat(100_000);
     const chunked = '4\r\nabcd\r\n0\r\n\r\n';
-    const out = await exchange(p.port, [
+    const out = await send(p.port, [
       `POST /upload HTTP/1.1\r\nHost: web\r\nContent-Length: ${body.length}\r\n\r\n`,
       body,
       `POST /denied HTTP/1.1\r\nHost: web\r\nContent-Length: 5\r\n\r\nhello`,
@@ -127,10 +115,10 @@ describe('L7 proxy on the native relay', () => {
   it('rejects unparseable requests with 400, upgrades with 501, slow heads with 408, big heads with 431, and closes', async () => {
     seen.length = 0;
     const n = p.events.length;
-    expect(await exchange(p.port, ['GARBAGE\r\n\r\n'])).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n[^]*\r\n\r\nmalformed request line\r\n$/);
-    expect(await exchange(p.port, [get('/ok', 'Upgrade: websocket\r\nConnection: Upgrade\r\n')])).toMatch(/^HTTP\/1\.1 501 /);
-    expect(await exchange(p.port, ['GET /ok HTTP/1.1\r\nHost: web\r\n'])).toMatch(/^HTTP\/1\.1 408 /);
-    expect(await exchange(p.port, [`GET /ok HTTP/1.1\r\nX: ${'a'.repeat(20_000)}\r\n\r\n`])).toMatch(/^HTTP\/1\.1 431 /);
+    expect(await send(p.port, ['GARBAGE\r\n\r\n'])).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n[^]*\r\n\r\nmalformed request line\r\n$/);
+    expect(await send(p.port, [get('/ok', 'Upgrade: websocket\r\nConnection: Upgrade\r\n')])).toMatch(/^HTTP\/1\.1 501 /);
+    expect(await send(p.port, ['GET /ok HTTP/1.1\r\nHost: web\r\n'])).toMatch(/^HTTP\/1\.1 408 /);
+    expect(await send(p.port, [`GET /ok HTTP/1.1\r\nX: ${'a'.repeat(20_000)}\r\n\r\n`])).toMatch(/^HTTP\/1\.1 431 /);
     expect(seen).toEqual([]);
     expect(p.events.slice(n).map((e) => [e.verdict, e.status])).toEqual([
       ['invalid', 400],
@@ -142,7 +130,7 @@ describe('L7 proxy on the native relay', () => {
 
   it('answers a request whose client half-closed after sending it', async () => {
     seen.length = 0;
-    const out = await exchange(p.port, [get('/ok/half')], true);
+    const out = await send(p.port, [get('/ok/half')], true);
     expect(statuses(out)).toEqual(['200']);
     expect(out).toContain('answer /ok/half');
   });
@@ -152,7 +140,7 @@ describe('L7 proxy on the native relay', () => {
     try {
       seen.length = 0;
       const paths = ['/p1', '/p2', '/p3', '/p4', '/p5', '/p6'];
-      const out = await exchange(small.port, [paths.map((x, i) => get(x, i === paths.length - 1 ? 'Connection: close\r\n' : '')).join('')]);
+      const out = await send(small.port, [paths.map((x, i) => get(x, i === paths.length - 1 ? 'Connection: close\r\n' : '')).join('')]);
       expect(statuses(out)).toEqual(paths.map(() => '200'));
       expect([...out.matchAll(/answer (\/p\d)/g)].map((m) => m[1])).toEqual(paths);
       expect(seen).toEqual(paths.map((x) => `GET ${x}`));
@@ -164,7 +152,7 @@ describe('L7 proxy on the native relay', () => {
   it('answers 503 when the upstream refuses, and counts it', async () => {
     const dead = await relayProxy(await freePort());
     try {
-      expect(await exchange(dead.port, [get('/x')])).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n[^]*upstream: connect ECONNREFUSED 127\.0\.0\.1:\d+/);
+      expect(await send(dead.port, [get('/x')])).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n[^]*upstream: connect ECONNREFUSED 127\.0\.0\.1:\d+/);
       expect(dead.proxy.metrics().upstreamErrors).toBe(1);
     } finally {
       dead.close();
@@ -216,7 +204,7 @@ describe('L7 proxy connection limit', () => {
         return { kind: 'allow-all', reason: 'L4' };
       },
     });
-    expect(await exchange(p.port, [get('/x')])).toBe('');
+    expect(await send(p.port, [get('/x')])).toBe('');
     expect(p.proxy.metrics).toBeDefined();
   });
 

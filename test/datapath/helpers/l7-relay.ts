@@ -1,4 +1,4 @@
-import { createServer, type AddressInfo } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { httpRelay, transparentListen } from '../../../bpf/index.js';
 import { Direction } from '../../../bpf/policy-map/types.js';
 import { DEFAULT_CONNECTION_LIMITS, L7Proxy, type ConnectionLimits, type L7Decision, type L7Event } from '../../../agent/proxy/index.js';
@@ -41,4 +41,34 @@ export async function relayProxy(upstreamPort: number, opts: { limits?: Partial<
   if (opts.watch !== false) proxy.on('request', (e) => events.push(e));
   proxy.setListeners([{ proxyPort: 1, endpoint: 'web', direction: Direction.ingress, upstream: { address: '127.0.0.1', port: upstreamPort } }]);
   return { port, proxy, events, close: () => proxy.close() };
+}
+
+/**
+ * Sends parts to 127.0.0.1:port (a pause of gapMs after each, when given; half-closes after the
+ * last with endAfter) and collects everything until the connection closes. stallMs: stop reading
+ * after the first bytes for that long, so the proxy's writes stay pending.
+ */
+export function exchange(port: number, parts: (string | Buffer)[], opts: { gapMs?: number; stallMs?: number; endAfter?: boolean } = {}): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const c = connect(port, '127.0.0.1');
+    const got: Buffer[] = [];
+    c.on('data', (d: Buffer) => {
+      got.push(d);
+      if (opts.stallMs !== undefined && got.length === 1) {
+        c.pause();
+        setTimeout(() => c.resume(), opts.stallMs);
+      }
+    });
+    c.on('error', reject);
+    c.on('close', () => resolve(Buffer.concat(got)));
+    c.on('connect', () => {
+      void (async () => {
+        for (const p of parts) {
+          c.write(p);
+          if (opts.gapMs !== undefined) await new Promise((r) => setTimeout(r, opts.gapMs));
+        }
+        if (opts.endAfter === true) c.end();
+      })();
+    });
+  });
 }
