@@ -60,7 +60,7 @@ export interface ProxyUpstreamSpec {
   destination: SocketAddress;
 }
 
-/** Limits of the native L7 data path (see agent/proxy/connection-context.ts for their meaning). */
+/** Limits of the native L7 data path (see ConnectionLimits in agent/proxy/types.ts for their meaning). */
 export interface HttpRelayLimits {
   maxHeadBytes?: number;
   maxHeaders?: number;
