@@ -65,7 +65,15 @@ export class L7Proxy extends EventEmitter<{ request: [L7Event] }> {
     const { maxHeadBytes, maxHeaders, headTimeoutMs, idleTimeoutMs, upstreamTimeoutMs, maxPipeline, maxConnectionsPerListener } = limits;
     this.relay = sockets.relay({
       limits: { maxHeadBytes, maxHeaders, headTimeoutMs, idleTimeoutMs, upstreamTimeoutMs, maxPipeline, maxConnectionsPerListener },
-      onAccept: (listener, conn, src, sport, dst, dport) => this.accept(listener, conn, { src, sport, dst, dport }),
+      onAccept: (listener, conn, src, sport, dst, dport) => {
+        try {
+          return this.accept(listener, conn, { src, sport, dst, dport });
+        } catch (err) {
+          // A connection whose policy cannot be set up is refused (closed at once).
+          this.log.warn({ err: err instanceof Error ? err.message : String(err), src, dst }, 'L7 connection refused');
+          return false;
+        }
+      },
       decide: (conn, method, path, host, headers, needsUpstream) => {
         try {
           return this.decide(conn, method, path, host, headers, needsUpstream);
