@@ -38,6 +38,6 @@ export function registerL7Metrics(r: Registry, read: () => L7Metrics): void {
   counter('ward_l7_proxy_connections_refused_total', 'connections closed at once because their listener was at its connection limit (4096)', (m) => m.refusedConnections);
   counter('ward_l7_upstream_from_host_total', "upstream connections that left from the host's address: the client's own address and port were taken in the host namespace (e.g. TIME_WAIT)", (m) => m.upstreamsFromHost);
   counter('ward_l7_upstream_errors_total', 'proxied connections ended by a socket error (mostly the upstream: refused, reset)', (m) => m.upstreamErrors);
-  gauge('ward_l7_proxy_connections_active', 'open proxied connections (of listeners still open)', (m) => m.activeConnections);
+  gauge('ward_l7_proxy_connections_active', 'open proxied connections (those of closed listeners included)', (m) => m.activeConnections);
   gauge('ward_l7_proxy_listeners', 'proxy listeners (one per endpoint, direction and port with HTTP rules)', (m) => m.listeners);
 }

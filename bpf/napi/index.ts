@@ -93,7 +93,6 @@ export interface HttpRelayOptions {
 }
 
 export interface HttpRelayStats {
-  listeners: number;
   connections: number;
   activeConnections: number;
   refusedConnections: number;
@@ -113,7 +112,6 @@ export interface HttpRelayNative {
   /** Closes that listener; its open connections stay. */
   unlisten(listener: number): void;
   stats(): HttpRelayStats;
-  destroyConnection(conn: number): void;
   /** The policy changed: no verdict cached before is used again. */
   invalidate(): void;
   /** While on, every request goes to decide() (its event is wanted); none is served from the cache. */

@@ -1,4 +1,4 @@
-// See http-parse.h. The reasons are the TS parser's texts, word for word.
+// See http-parse.h. The reasons are the texts the earlier TypeScript parser gave, word for word.
 #include "http-parse.h"
 
 #include <algorithm>
@@ -295,7 +295,7 @@ Result ParseRequest(const uint8_t* buf, size_t len, const Limits& limits, bool w
   int version = -1;
   if (sp1 > 0 && sp1 < line.size() && line[sp1] == ' ' && sp2 > sp1 + 1 && line.size() - sp2 == 9) version = VersionAt(buf, len, h.start + sp2 + 1);
   if (version < 0) {
-    // Not that shape: say why, as the TS parser's regular expressions do.
+    // Not that shape: say why (a non-token method, an HTTP version other than 1.x, or neither).
     size_t a = line.find(' ');
     size_t b = a == std::string_view::npos ? a : line.find(' ', a + 1);
     bool shape = a != std::string_view::npos && a > 0 && b != std::string_view::npos && b > a + 1;

@@ -1,7 +1,7 @@
 // HTTP/1.x message heads and body framing for the native L7 data path (http-relay.cc), parsed
 // strictly from bytes: the relay forwards the original bytes, so parsing only has to decide,
 // never to re-serialise. Anything ambiguous is an error: a request the proxy cannot judge must
-// never pass. No N-API here; the same rules as agent/proxy/http-head.ts (its tests run on both).
+// never pass. No N-API here (http-probe.cc exposes it to tests).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -125,7 +125,7 @@ class ResponseFramer {
   std::string error_;
 };
 
-// JSON.stringify of a latin1 string (as the TS parser's reasons), UTF-8 encoded.
+// JSON.stringify of a latin1 string (how reasons quote what they name), UTF-8 encoded.
 std::string Quote(std::string_view s);
 
 }  // namespace ward::http

@@ -1,5 +1,5 @@
-// See http-relay.h. The connection logic is agent/proxy/connection.ts's, moved here: per
-// request it cost about 5 us of V8 and libuv work in TS, more than the HTTP work itself.
+// See http-relay.h. This logic was TypeScript on net.Socket until the V8 and libuv work per
+// request (about 5 us) proved to cost more than the HTTP work itself (docs/L7.md).
 #include "http-relay.h"
 #include "upstream.h"
 
@@ -38,7 +38,7 @@ const char* StatusText(int status) {
   }
 }
 
-// The answers the proxy gives itself (as agent/proxy/local-response.ts).
+// The answers the proxy gives itself.
 std::string LocalResponse(int status, const std::string& body, bool close) {
   return "HTTP/1.1 " + std::to_string(status) + " " + StatusText(status) + "\r\ncontent-type: text/plain\r\ncontent-length: " + std::to_string(body.size()) +
          "\r\n" + (close ? "connection: close\r\n" : "") + "\r\n" + body;
@@ -76,7 +76,7 @@ uint64_t U64(const Napi::Object& o, const char* key, uint64_t dflt) {
 Napi::Function HttpRelay::Define(Napi::Env env) {
   return DefineClass(env, "HttpRelay",
                      {InstanceMethod("listen", &HttpRelay::Listen), InstanceMethod("unlisten", &HttpRelay::Unlisten),
-                      InstanceMethod("stats", &HttpRelay::Stats), InstanceMethod("destroyConnection", &HttpRelay::DestroyConnection),
+                      InstanceMethod("stats", &HttpRelay::Stats),
                       InstanceMethod("close", &HttpRelay::Close), InstanceMethod("invalidate", &HttpRelay::Invalidate),
                       InstanceMethod("watch", &HttpRelay::Watch)});
 }
@@ -126,8 +126,8 @@ HttpRelay::HttpRelay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<HttpRela
   timer_ = new uv_timer_t;
   timer_->data = this;
   uv_timer_init(loop, timer_);
-  tickMs_ = std::max<uint64_t>(10, std::min({limits_.headTimeoutMs, limits_.idleTimeoutMs, limits_.upstreamTimeoutMs}) / 4);
-  uv_timer_start(timer_, &HttpRelay::OnTick, tickMs_, tickMs_);
+  uint64_t tickMs = std::max<uint64_t>(10, std::min({limits_.headTimeoutMs, limits_.idleTimeoutMs, limits_.upstreamTimeoutMs}) / 4);
+  uv_timer_start(timer_, &HttpRelay::OnTick, tickMs, tickMs);
   uv_unref(reinterpret_cast<uv_handle_t*>(timer_));
   async_ = std::make_unique<Napi::AsyncContext>(env, "ward:l7relay");
   Ref();  // alive while open; close() releases it
@@ -136,6 +136,11 @@ HttpRelay::HttpRelay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<HttpRela
 HttpRelay::~HttpRelay() { Stop(); }
 
 uint64_t HttpRelay::Now() const { return poll_ ? uv_now(poll_->loop) : 0; }
+
+// Nothing to accept and no connection: the relay does not keep the loop alive.
+void HttpRelay::UnrefIfIdle() {
+  if (listeners_.empty() && conns_.empty() && poll_) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+}
 
 // ---- JS surface
 
@@ -180,16 +185,13 @@ Napi::Value HttpRelay::Unlisten(const Napi::CallbackInfo& info) {
     it->second.fd = -1;
     if (it->second.open == 0) listeners_.erase(it);
   }
-  if (listeners_.empty() && conns_.empty() && poll_) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+  UnrefIfIdle();
   return info.Env().Undefined();
 }
 
 Napi::Value HttpRelay::Stats(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   auto o = Napi::Object::New(env);
-  size_t listening = 0;
-  for (auto& [id, l] : listeners_) listening += l.fd >= 0;
-  o.Set("listeners", Napi::Number::New(env, static_cast<double>(listening)));
   o.Set("connections", Napi::Number::New(env, counters_.connections));
   o.Set("activeConnections", Napi::Number::New(env, static_cast<double>(conns_.size())));
   o.Set("refusedConnections", Napi::Number::New(env, counters_.refused));
@@ -210,15 +212,6 @@ Napi::Value HttpRelay::Invalidate(const Napi::CallbackInfo& info) {
 // watch(on): while on, every request is decided by JS (its event is wanted), none from the cache.
 Napi::Value HttpRelay::Watch(const Napi::CallbackInfo& info) {
   watching_ = info[0].ToBoolean().Value();
-  return info.Env().Undefined();
-}
-
-Napi::Value HttpRelay::DestroyConnection(const Napi::CallbackInfo& info) {
-  auto it = conns_.find(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
-  dispatching_++;
-  if (it != conns_.end()) Kill(it->second.get());
-  dispatching_--;
-  if (dispatching_ == 0) graveyard_.clear();
   return info.Env().Undefined();
 }
 
@@ -351,10 +344,7 @@ void HttpRelay::AfterEvents() {
       Conn* c = it->second.get();
       c->reprocess = false;
       if (c->dead || c->closed || c->paused || c->in.empty()) continue;
-      std::string work, rest;
-      work.swap(c->in);
-      ProcessClient(c, reinterpret_cast<const uint8_t*>(work.data()), work.size(), &rest);
-      if (!c->dead) c->in = std::move(rest);
+      ParseClient(c, nullptr, 0);
       Interest(c);
     }
   }
@@ -368,9 +358,11 @@ void HttpRelay::Dispatch(uint64_t data, uint32_t events) {
   if (it == conns_.end()) return;
   Conn* c = it->second.get();
   if (side == kUpstream && (c->ufd < 0 || ((data >> 2) & 0x3f) != (c->upGen & 0x3f))) return;  // an earlier upstream's
-  bool in = events & (EPOLLIN | EPOLLERR | EPOLLHUP);
   if (events & (EPOLLOUT | EPOLLERR)) OnWritable(c, side == kUpstream);
-  if (in && !c->dead) side == kUpstream ? (c->ufd >= 0 ? OnUpstreamReadable(c) : void()) : OnClientReadable(c);
+  if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && !c->dead) {
+    if (side == kClient) OnClientReadable(c);
+    else if (c->ufd >= 0) OnUpstreamReadable(c);  // OnWritable may have dropped it
+  }
   if (!c->dead) Interest(c);
 }
 
@@ -478,13 +470,18 @@ void HttpRelay::OnClientReadable(Conn* c) {
   }
   if (c->closed) return;  // discarded: no more requests are taken
   c->clientActive = Now();
+  ParseClient(c, readBuf_.data(), static_cast<size_t>(n));
+}
+
+// Parses what the client sent: `in` (kept from before) followed by buf[0, n); keeps the rest.
+void HttpRelay::ParseClient(Conn* c, const uint8_t* buf, size_t n) {
   std::string rest;
   if (c->in.empty()) {
-    ProcessClient(c, readBuf_.data(), static_cast<size_t>(n), &rest);
+    ProcessClient(c, buf, n, &rest);
   } else {
     std::string work;
     work.swap(c->in);
-    work.append(reinterpret_cast<const char*>(readBuf_.data()), static_cast<size_t>(n));
+    work.append(reinterpret_cast<const char*>(buf), n);
     ProcessClient(c, reinterpret_cast<const uint8_t*>(work.data()), work.size(), &rest);
   }
   if (!c->dead) c->in = std::move(rest);
@@ -719,12 +716,10 @@ bool HttpRelay::EnsureUpstream(Conn* c, uint32_t mark) {
     UpstreamError(c, u.op ? u.op : "socket", u.err);
     return false;
   }
-  int fd = u.fd;
-  bool transparent = u.transparent;
-  if (!transparent) counters_.upstreamsFromHost++;
+  if (!u.transparent) counters_.upstreamsFromHost++;
   int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  c->ufd = fd;
+  setsockopt(u.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  c->ufd = u.fd;
   c->upGen++;
   // Whose policy this proxy applies can change with a new upstream (see connection-policy.ts).
   c->cache.clear();
@@ -736,7 +731,7 @@ bool HttpRelay::EnsureUpstream(Conn* c, uint32_t mark) {
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT;
   ev.data.u64 = Key(c->id, c->upGen, kUpstream);
-  if (epoll_ctl(efd_, EPOLL_CTL_ADD, fd, &ev) < 0) {
+  if (epoll_ctl(efd_, EPOLL_CTL_ADD, u.fd, &ev) < 0) {
     int e = errno;
     UpstreamError(c, "epoll_ctl", e);
     return false;
@@ -758,30 +753,39 @@ void HttpRelay::ToClient(Conn* c, const uint8_t* buf, size_t from, size_t to) {
   Write(c, false, buf + from, to - from);
 }
 
+// One non-blocking send to a side: the bytes the kernel took (0 when its buffer is full), or -1
+// after a socket error, which has ended that side (upstream: 503 and finish; client: dropped).
+ssize_t HttpRelay::Send(Conn* c, bool upstream, const uint8_t* p, size_t n) {
+  ssize_t w;
+  do w = send(upstream ? c->ufd : c->cfd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+  while (w < 0 && errno == EINTR);
+  if (w >= 0 || errno == EAGAIN) return w < 0 ? 0 : w;
+  int e = errno;
+  if (upstream) UpstreamError(c, "write", e);
+  else Kill(c);
+  return -1;
+}
+
 // Sends now what the kernel takes; the rest waits for EPOLLOUT, in order. False: not all taken.
 bool HttpRelay::Write(Conn* c, bool upstream, const uint8_t* p, size_t n) {
   std::string& out = upstream ? c->outUp : c->outClient;
-  int fd = upstream ? c->ufd : c->cfd;
-  if (fd < 0 || c->dead) return false;
+  if ((upstream ? c->ufd : c->cfd) < 0 || c->dead) return false;
   if (out.empty() && !(upstream && c->upConnecting)) {
-    ssize_t w;
-    do w = send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-    while (w < 0 && errno == EINTR);
+    ssize_t w = Send(c, upstream, p, n);
     if (w == static_cast<ssize_t>(n)) return true;
-    if (w < 0) {
-      if (errno != EAGAIN) {
-        int e = errno;
-        if (upstream) UpstreamError(c, "write", e);
-        else Kill(c);
-        return false;
-      }
-      w = 0;
-    }
+    if (w < 0) return false;
     p += w;
     n -= static_cast<size_t>(w);
   }
   out.append(reinterpret_cast<const char*>(p), n);
   return false;
+}
+
+// The client has every answer: our FIN; once the client's came too, the connection is done.
+void HttpRelay::SendFin(Conn* c) {
+  shutdown(c->cfd, SHUT_WR);
+  c->finSent = true;
+  if (c->clientEof) Kill(c);
 }
 
 void HttpRelay::OnWritable(Conn* c, bool upstream) {
@@ -793,30 +797,17 @@ void HttpRelay::OnWritable(Conn* c, bool upstream) {
     c->upConnecting = false;
   }
   std::string& out = upstream ? c->outUp : c->outClient;
-  int fd = upstream ? c->ufd : c->cfd;
-  if (fd < 0) return;
+  if ((upstream ? c->ufd : c->cfd) < 0) return;
   if (!out.empty()) {
-    ssize_t w;
-    do w = send(fd, out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-    while (w < 0 && errno == EINTR);
-    if (w < 0) {
-      if (errno == EAGAIN) return;
-      int e = errno;
-      if (upstream) UpstreamError(c, "write", e);
-      else Kill(c);
-      return;
-    }
+    ssize_t w = Send(c, upstream, reinterpret_cast<const uint8_t*>(out.data()), out.size());
+    if (w < 0) return;
     out.erase(0, static_cast<size_t>(w));
     if (!out.empty()) return;
   }
   if (upstream) return ResumeClient(c);
   // The client took everything: the upstream may be read again; a finished connection sends its FIN.
   c->upPaused = false;
-  if (c->closed && !c->finSent) {
-    shutdown(c->cfd, SHUT_WR);
-    c->finSent = true;
-    if (c->clientEof) Kill(c);
-  }
+  if (c->closed && !c->finSent) SendFin(c);
 }
 
 void HttpRelay::OnUpstreamReadable(Conn* c) {
@@ -888,8 +879,7 @@ void HttpRelay::OnUpstreamEnd(Conn* c) {
   if (c->rf.untilClose()) {
     // Close-delimited body: the end of the connection is the end of the response.
     if (!c->queue.empty()) c->queue.pop_front();
-    DropUpstream(c);
-    return Finish(c);
+    return Finish(c);  // drops the upstream
   }
   DropUpstream(c);
   for (auto& q : c->queue)
@@ -940,11 +930,7 @@ void HttpRelay::Finish(Conn* c) {
   c->clientActive = Now();
   DropUpstream(c);
   c->in.clear();
-  if (c->outClient.empty()) {
-    shutdown(c->cfd, SHUT_WR);
-    c->finSent = true;
-    if (c->clientEof) return Kill(c);
-  }
+  if (c->outClient.empty()) SendFin(c);
 }
 
 // Drops both sides now; JS hears onClose. The Conn lives until the end of the loop turn.
@@ -964,7 +950,7 @@ void HttpRelay::Kill(Conn* c) {
     graveyard_.push_back(std::move(it->second));
     conns_.erase(it);
   }
-  if (listeners_.empty() && conns_.empty() && poll_) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+  UnrefIfIdle();
   if (!stopped_) CallJs(onClose_, {Napi::Number::New(env_, static_cast<double>(c->id))});
 }
 

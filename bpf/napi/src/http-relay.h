@@ -99,7 +99,6 @@ class HttpRelay : public Napi::ObjectWrap<HttpRelay> {
   Napi::Value Listen(const Napi::CallbackInfo& info);
   Napi::Value Unlisten(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
-  Napi::Value DestroyConnection(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Invalidate(const Napi::CallbackInfo& info);
   Napi::Value Watch(const Napi::CallbackInfo& info);
@@ -115,8 +114,9 @@ class HttpRelay : public Napi::ObjectWrap<HttpRelay> {
   void Accept(uint32_t listenerId);
   void AfterEvents();
 
-  // Connection work (as agent/proxy/connection.ts did it in TS).
+  // Connection work.
   void OnClientReadable(Conn* c);
+  void ParseClient(Conn* c, const uint8_t* buf, size_t n);
   void OnUpstreamReadable(Conn* c);
   void OnWritable(Conn* c, bool upstream);
   void ProcessClient(Conn* c, const uint8_t* buf, size_t len, std::string* rest);
@@ -133,6 +133,8 @@ class HttpRelay : public Napi::ObjectWrap<HttpRelay> {
   void Forward(Conn* c, const uint8_t* buf, size_t from, size_t to, uint32_t mark);
   void ToClient(Conn* c, const uint8_t* buf, size_t from, size_t to);
   bool Write(Conn* c, bool upstream, const uint8_t* p, size_t n);
+  ssize_t Send(Conn* c, bool upstream, const uint8_t* p, size_t n);
+  void SendFin(Conn* c);
   void ResponseDone(Conn* c, const Pending& p);
   void OnUpstreamEnd(Conn* c);
   void UpstreamError(Conn* c, const std::string& op, int err);
@@ -145,6 +147,7 @@ class HttpRelay : public Napi::ObjectWrap<HttpRelay> {
   void Interest(Conn* c);
   void SetInterest(int fd, uint64_t data, uint32_t* cur, uint32_t want);
   uint64_t Now() const;
+  void UnrefIfIdle();
   void Stop();
   void CallJs(const Napi::FunctionReference& f, const std::initializer_list<napi_value>& args, Napi::Value* result = nullptr);
 
@@ -155,7 +158,6 @@ class HttpRelay : public Napi::ObjectWrap<HttpRelay> {
   int selfNsFd_ = -1;
   uv_poll_t* poll_ = nullptr;
   uv_timer_t* timer_ = nullptr;
-  uint64_t tickMs_ = 0;
   Napi::FunctionReference onAccept_, decide_, onInvalid_, onClose_, onError_;
   std::unique_ptr<Napi::AsyncContext> async_;
   std::unordered_map<uint32_t, Listener> listeners_;
@@ -168,7 +170,6 @@ class HttpRelay : public Napi::ObjectWrap<HttpRelay> {
   http::Scratch scratch_;
   http::RequestHead head_;
   int dispatching_ = 0;  // > 0 while connection work is on the stack (Stop then defers freeing)
-  napi_value pendingException_ = nullptr;
   Napi::Reference<Napi::Value> exception_;
   struct {
     double connections = 0, refused = 0, upstreamErrors = 0, upstreamsFromHost = 0;

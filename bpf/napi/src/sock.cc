@@ -84,11 +84,9 @@ static Napi::Value ProxyUpstream(const Napi::CallbackInfo& info) {
   if (netnsFd >= 0) close(netnsFd);
   if (selfFd >= 0) close(selfFd);
   if (u.fd < 0) ThrowErrno(env, u.op, u.err);
-  int fd = u.fd;
-  bool transparent = u.transparent;
   auto out = Napi::Object::New(env);
-  out.Set("fd", Napi::Number::New(env, fd));
-  out.Set("transparent", Napi::Boolean::New(env, transparent));
+  out.Set("fd", Napi::Number::New(env, u.fd));
+  out.Set("transparent", Napi::Boolean::New(env, u.transparent));
   return out;
 }
 
