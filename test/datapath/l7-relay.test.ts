@@ -1,7 +1,9 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { fstatSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { L7Decision } from '../../agent/proxy/index.js';
+import { httpRelay, transparentListen } from '../../bpf/index.js';
 import { exchange, freePort, relayProxy, type RelayProxy } from './helpers/l7-relay.js';
 
 // The agent's L7 proxy on the native relay (bpf/napi/src/http-relay.cc) with real loopback
@@ -206,6 +208,17 @@ describe('L7 proxy connection limit', () => {
     });
     expect(await send(p.port, [get('/x')])).toBe('');
     expect(p.proxy.metrics).toBeDefined();
+  });
+
+  it('listen() refuses a bad upstream with a clear error and closes the fd it was given', async () => {
+    const relay = httpRelay({ onAccept: () => false, decide: () => -1, onInvalid: () => undefined, onClose: () => undefined, onError: () => undefined });
+    try {
+      const fd = transparentListen({ address: '127.0.0.1', port: await freePort() });
+      expect(() => relay.listen(fd, 0, { address: 'not-an-ip', port: 80 })).toThrow('HttpRelay.listen: upstream must be {address: IPv4, port: 1-65535}');
+      expect(() => fstatSync(fd)).toThrow(/EBADF/);
+    } finally {
+      relay.close();
+    }
   });
 
   it('close() is idempotent and ends open connections', async () => {

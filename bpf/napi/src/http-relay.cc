@@ -108,20 +108,33 @@ HttpRelay::HttpRelay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<HttpRela
   const char* op = nullptr;
   int err = 0;
   if (!netns.empty() && !OpenNamespaces(netns.c_str(), &netnsFd_, &selfNsFd_, &op, &err)) ThrowErrno(env, std::string(op) + " " + netns, err);
+  // A constructor that throws leaves no destructor to run: what it opened is closed here.
+  auto fail = [&](const char* what, int e) {
+    if (efd_ >= 0) close(efd_);
+    if (netnsFd_ >= 0) close(netnsFd_);
+    if (selfNsFd_ >= 0) close(selfNsFd_);
+    ThrowErrno(env, what, e);
+  };
   readBuf_.resize(kReadBytes);
   efd_ = epoll_create1(EPOLL_CLOEXEC);
-  if (efd_ < 0) ThrowErrno(env, "epoll_create1", errno);
+  if (efd_ < 0) fail("epoll_create1", errno);
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
   poll_ = new uv_poll_t;
-  poll_->data = this;
+  poll_->data = nullptr;
   err = uv_poll_init(loop, poll_, efd_);
-  if (err == 0) err = uv_poll_start(poll_, UV_READABLE, &HttpRelay::OnPoll);
   if (err) {
     delete poll_;
     poll_ = nullptr;
-    ThrowErrno(env, "uv_poll_start", -err);
+    fail("uv_poll_init", -err);
   }
+  err = uv_poll_start(poll_, UV_READABLE, &HttpRelay::OnPoll);
+  if (err) {
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    poll_ = nullptr;
+    fail("uv_poll_start", -err);
+  }
+  poll_->data = this;
   uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
   timer_ = new uv_timer_t;
   timer_->data = this;
@@ -151,8 +164,14 @@ Napi::Value HttpRelay::Listen(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   if (stopped_) ThrowType(env, "HttpRelay is closed");
   int fd = ArgFd(info, 0);
+  // The fd is the relay's from here: closed if it cannot be used.
+  auto refuse = [&](const std::string& why, int e) {
+    close(fd);
+    if (e == 0) ThrowType(env, why);
+    ThrowErrno(env, why, e);
+  };
   uint32_t tag = info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
-  if (tag > 1) ThrowType(env, "HttpRelay.listen: tag must be 0 or 1");
+  if (tag > 1) refuse("HttpRelay.listen: tag must be 0 or 1", 0);
   Listener l{fd, tag};
   if (info[2].IsObject()) {
     auto u = info[2].As<Napi::Object>();
@@ -161,16 +180,16 @@ Napi::Value HttpRelay::Listen(const Napi::CallbackInfo& info) {
     uint32_t port = u.Get("port").IsNumber() ? u.Get("port").As<Napi::Number>().Uint32Value() : 0;
     std::string addr = u.Get("address").IsString() ? u.Get("address").As<Napi::String>().Utf8Value() : "";
     if (port == 0 || port > 65535 || inet_pton(AF_INET, addr.c_str(), &l.upstream.sin_addr) != 1)
-      ThrowType(env, "HttpRelay.listen: upstream must be {address: IPv4, port: 1-65535}");
+      refuse("HttpRelay.listen: upstream must be {address: IPv4, port: 1-65535}", 0);
     l.upstream.sin_port = htons(static_cast<uint16_t>(port));
   }
   int fl = fcntl(fd, F_GETFL);
-  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) ThrowErrno(env, "fcntl O_NONBLOCK", errno);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) refuse("fcntl O_NONBLOCK", errno);
   uint32_t id = nextListener_++;
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = Key(id, 0, kListener);
-  if (epoll_ctl(efd_, EPOLL_CTL_ADD, fd, &ev) < 0) ThrowErrno(env, "epoll_ctl ADD listener", errno);
+  if (epoll_ctl(efd_, EPOLL_CTL_ADD, fd, &ev) < 0) refuse("epoll_ctl ADD listener", errno);
   listeners_[id] = l;
   uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
   return Napi::Number::New(env, id);
