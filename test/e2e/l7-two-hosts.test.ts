@@ -7,22 +7,10 @@ import { EtcdCluster } from '../../agent/dev/etcd-cluster.js';
 import { eventually } from './helpers/eventually.js';
 import { TestHost } from './helpers/host.js';
 import { curlBody, curlStatuses, KeepAliveClient, serverLog, startServer, writeFixtures } from './helpers/http-fixtures.js';
-import { l7Policy } from './helpers/policies.js';
+import { l4Policy, l7Policy } from './helpers/policies.js';
 
 /** web accepts TCP 80 from client, L3/L4 only (no HTTP rules: web's ingress is not proxied). */
-const WEB_FROM_CLIENT = `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata:
-  name: web-from-client
-spec:
-  endpointSelector:
-    matchLabels: { app: web }
-  ingress:
-    - fromEndpoints:
-        - matchLabels: { app: client }
-      toPorts:
-        - ports: [{ port: "80", protocol: TCP }]
-`;
+const WEB_FROM_CLIENT = l4Policy('web-from-client', 'web', 'client', 80);
 
 
 // Two hosts (netns joined by a veth), one agent each, one etcd. client lives on host 1, web

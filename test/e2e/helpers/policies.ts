@@ -1,17 +1,20 @@
-/** db accepts TCP 5432 from web only (everything else to db is denied). */
-export const DB_POLICY = `apiVersion: cilium.io/v2
+/** `app` accepts TCP `port` from `peer`, L3/L4 only (no HTTP rules: no proxy). */
+export const l4Policy = (name: string, app: string, peer: string, port: number): string => `apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata:
-  name: db-from-web
+  name: ${name}
 spec:
   endpointSelector:
-    matchLabels: { app: db }
+    matchLabels: { app: ${app} }
   ingress:
     - fromEndpoints:
-        - matchLabels: { app: web }
+        - matchLabels: { app: ${peer} }
       toPorts:
-        - ports: [{ port: "5432", protocol: TCP }]
+        - ports: [{ port: "${port}", protocol: TCP }]
 `;
+
+/** db accepts TCP 5432 from web only (everything else to db is denied). */
+export const DB_POLICY = l4Policy('db-from-web', 'db', 'web', 5432);
 
 export interface L7PolicyOptions {
   readonly name?: string;
